@@ -1,0 +1,102 @@
+// Consumer: receives messages of one consumer group, zero-copy.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "shmq/config.hpp"
+#include "shmq/error.hpp"
+
+namespace shmq {
+
+namespace detail {
+struct QueueHandle;
+}
+
+class Consumer;
+
+// A received message: a read-only view of the slot (valid while the Message
+// lives and its lease is held) plus its metadata. Move-only.
+//
+// Dropped without ack(): in an at-least-once group the message is nacked
+// (delivered again at once) unless keep_lease() was called; in an at-most-once
+// group it is released.
+class Message {
+ public:
+  Message() = default;
+  Message(Message&& other) noexcept;
+  Message& operator=(Message&& other) noexcept;
+  ~Message();
+
+  // Ok when the message holds a lease; otherwise why not (Empty, Timeout, Fenced).
+  [[nodiscard]] Status status() const noexcept { return status_; }
+  [[nodiscard]] explicit operator bool() const noexcept { return status_ == Status::Ok; }
+
+  [[nodiscard]] std::span<const std::byte> data() const noexcept { return {data_, size_}; }
+  [[nodiscard]] std::string_view text() const noexcept { return {reinterpret_cast<const char*>(data_), size_}; }
+  // Unique in the queue and the same on every redelivery: an idempotency key.
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+  // 1 on first delivery, +1 on each redelivery.
+  [[nodiscard]] std::uint32_t delivery_count() const noexcept { return count_; }
+  // CLOCK_MONOTONIC nanoseconds at commit (comparable across processes).
+  [[nodiscard]] std::uint64_t commit_ns() const noexcept { return commit_ns_; }
+
+  // Done with it: never delivered to this group again. LeaseLost if the lease
+  // ran out or the session was fenced (another consumer may have it now).
+  [[nodiscard]] Status ack() noexcept;
+  // Deliver it again now (at-most-once groups: same as ack).
+  [[nodiscard]] Status nack() noexcept;
+  // Keep holding it for `d` from now (at-least-once). LeaseLost if it already ran out.
+  [[nodiscard]] Status extend_lease(std::chrono::milliseconds d) noexcept;
+  // Let the handle go but keep the lease: the message comes back when the lease
+  // runs out or this session ends.
+  void keep_lease() noexcept;
+
+ private:
+  friend class Consumer;
+  [[nodiscard]] Status settle(bool redeliver) noexcept;
+  Consumer* consumer_ = nullptr;
+  std::uint64_t pos_ = 0;
+  std::uint64_t id_ = 0;
+  std::uint64_t commit_ns_ = 0;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::uint32_t count_ = 0;
+  Status status_ = Status::InvalidHandle;
+};
+
+// Move-only; one Consumer per thread. Messages it returns must not outlive it.
+class Consumer {
+ public:
+  Consumer(Consumer&&) noexcept;
+  Consumer& operator=(Consumer&&) noexcept;
+  ~Consumer();
+
+  // The next message, or Empty at once.
+  [[nodiscard]] Message try_receive() noexcept;
+  // Waits (by the wait strategy) up to `timeout`: Timeout.
+  [[nodiscard]] Message receive(std::chrono::nanoseconds timeout = kForever) noexcept;
+
+  [[nodiscard]] const std::string& queue() const noexcept;
+  [[nodiscard]] const std::string& group() const noexcept { return group_name_; }
+  [[nodiscard]] DeliveryMode mode() const noexcept;
+
+ private:
+  friend class Client;
+  friend class Message;
+  Consumer(std::shared_ptr<detail::QueueHandle> queue, std::uint32_t group, std::string group_name, WaitOptions wait);
+  [[nodiscard]] Message take(Status empty_status) noexcept;
+
+  std::shared_ptr<detail::QueueHandle> queue_;
+  std::uint32_t group_ = 0;
+  std::string group_name_;
+  WaitOptions wait_;
+  std::uint32_t seen_redeliver_gen_ = 0;
+};
+
+}  // namespace shmq

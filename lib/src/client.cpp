@@ -1,0 +1,164 @@
+#include "shmq/client.hpp"
+
+#include <chrono>
+
+#include <unistd.h>
+
+#include "client_state.hpp"
+#include "recovery.hpp"
+#include "wait.hpp"
+
+namespace shmq {
+namespace detail {
+
+namespace {
+
+std::uint64_t realtime_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+bool initialised(const Segment& s) {
+  return s.size() >= sizeof(SegmentHeader) &&
+         reinterpret_cast<const SegmentHeader*>(s.data())->layout_version.load(std::memory_order_acquire) != 0;
+}
+
+// Opens the namespace's registry, creating it under the namespace lock if it
+// is missing or was left half-initialised by a creator that died.
+Segment open_or_create_registry(const std::string& ns) {
+  const std::string name = registry_segment_name(ns);
+  try {
+    Segment s = Segment::open(name);
+    if (initialised(s)) return s;
+  } catch (const Error& e) {
+    if (e.value() != errc::not_found && e.value() != errc::corrupt_segment) throw;
+  }
+  FileLock lock(namespace_lock_path(ns));
+  try {
+    Segment s = Segment::open(name);
+    if (initialised(s)) return s;
+    Segment::remove(name);  // its creator died while holding the lock
+  } catch (const Error& e) {
+    if (e.value() != errc::not_found && e.value() != errc::corrupt_segment) throw;
+  }
+  Segment s = Segment::create(name, kRegistrySize, 0600);
+  init_registry_segment(s.data(), ns, realtime_ns());
+  return s;
+}
+
+}  // namespace
+
+ClientState::ClientState(std::string ns_, ClientOptions options_)
+    : ns(std::move(ns_)), options(std::move(options_)), registry_segment(open_or_create_registry(ns)) {
+  if (options.heartbeat_interval.count() <= 0 || options.heartbeat_timeout <= options.heartbeat_interval)
+    throw Error(errc::invalid_argument, "heartbeat interval " + std::to_string(options.heartbeat_interval.count()) +
+                                            " ms / timeout " + std::to_string(options.heartbeat_timeout.count()) +
+                                            " ms is invalid: the interval must be positive and below the timeout");
+  registry = open_registry_view(registry_segment.data(), registry_segment.size(), ns,
+                                "registry of namespace '" + ns + "' (/dev/shm/" + registry_segment_name(ns) + ")");
+  const auto pid = ::getpid();
+  SessionIdentity id;
+  id.pid = static_cast<std::uint32_t>(pid);
+  id.start_time = process_start_time(pid);
+  id.heartbeat_timeout_ns =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(options.heartbeat_timeout).count());
+  id.now_ns = monotonic_ns();
+  id.now_realtime_ns = realtime_ns();
+  id.comm = process_name(pid);
+  owner = claim_session(registry, id);
+  if (owner == kNoOwner)
+    throw Error(errc::too_many_sessions, "namespace '" + ns + "' has all " + std::to_string(kMaxSessions) +
+                                             " sessions in use; `shmq-cli sessions` lists them");
+  heartbeat = std::thread([this] { heartbeat_loop(); });
+}
+
+ClientState::~ClientState() {
+  {
+    std::lock_guard lock(mutex);
+    stop = true;
+  }
+  wake.notify_all();
+  heartbeat.join();
+  release_session(registry, owner);
+}
+
+void ClientState::heartbeat_loop() {
+  std::unique_lock lock(mutex);
+  while (!stop) {
+    beat(registry, owner, monotonic_ns());
+    if (session_state_of(registry, owner) != SessionState::Alive) fenced.store(true, std::memory_order_relaxed);
+    wake.wait_for(lock, options.heartbeat_interval, [this] { return stop; });
+  }
+}
+
+QueueHandle::QueueHandle(std::shared_ptr<ClientState> client_, std::string name_, MappedQueue mapped)
+    : client(std::move(client_)),
+      name(std::move(name_)),
+      segment(std::move(mapped.segment)),
+      view(mapped.view),
+      owner(client->owner) {
+  view.sessions = client->registry.sessions;
+  attachment().owner.store(owner, std::memory_order_release);
+}
+
+QueueHandle::~QueueHandle() {
+  // Nothing of this session uses the queue any more: give back what it held.
+  if (recover_session(view, owner, false).total() != 0) wake_everyone(view);
+  attachment().roles.store(0, std::memory_order_relaxed);
+  attachment().groups.store(0, std::memory_order_relaxed);
+}
+
+void wake_everyone(const QueueView& q) noexcept {
+  notify(q.hot->data_futex, q.hot->consumers_parked);
+  notify(q.hot->space_futex, q.hot->producers_parked);
+}
+
+namespace {
+
+std::shared_ptr<QueueHandle> map_queue(const std::shared_ptr<ClientState>& state, const std::string& queue) {
+  std::lock_guard lock(state->mutex);
+  if (auto existing = state->queues[queue].lock()) return existing;
+  auto handle = std::make_shared<QueueHandle>(state, queue, open_queue_segment(state->ns, queue));
+  state->queues[queue] = handle;
+  return handle;
+}
+
+}  // namespace
+}  // namespace detail
+
+Client::Client(ClientOptions options)
+    : state_(std::make_shared<detail::ClientState>(detail::resolve_namespace(options.ns), options)) {}
+Client::~Client() = default;
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+
+void Client::create_queue(const std::string& name, const QueueConfig& config) {
+  (void)detail::create_queue_segment(state_->ns, name, config);
+}
+
+bool Client::delete_queue(const std::string& name) { return detail::remove_queue_segment(state_->ns, name); }
+
+std::vector<std::string> Client::list_queues() const { return detail::list_queue_names(state_->ns); }
+
+Producer Client::producer(const std::string& queue, WaitOptions wait) {
+  auto handle = detail::map_queue(state_, queue);
+  handle->attachment().roles.fetch_or(detail::kRoleProducer, std::memory_order_relaxed);
+  return Producer(std::move(handle), wait);
+}
+
+Consumer Client::consumer(const std::string& queue, const std::string& group, WaitOptions wait) {
+  auto handle = detail::map_queue(state_, queue);
+  const int g = detail::find_group(handle->view, group);
+  if (g < 0)
+    throw Error(errc::not_found, "queue '" + queue + "' has no consumer group '" + group +
+                                     "'; `shmq-cli stat " + queue + "` lists its groups");
+  handle->attachment().roles.fetch_or(detail::kRoleConsumer, std::memory_order_relaxed);
+  handle->attachment().groups.fetch_or(1U << g, std::memory_order_relaxed);
+  return Consumer(std::move(handle), static_cast<std::uint32_t>(g), group, wait);
+}
+
+const std::string& Client::namespace_name() const noexcept { return state_->ns; }
+std::uint32_t Client::session_id() const noexcept { return state_->owner; }
+bool Client::fenced() const noexcept { return state_->fenced.load(std::memory_order_relaxed); }
+
+}  // namespace shmq

@@ -1,0 +1,134 @@
+#include "shmq/consumer.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "client_state.hpp"
+#include "ring.hpp"
+#include "wait.hpp"
+
+namespace shmq {
+
+namespace {
+constexpr auto kRelaxed = std::memory_order_relaxed;
+std::uint64_t now_ms() noexcept { return detail::monotonic_ns() / 1'000'000; }
+}  // namespace
+
+// ---- Message ----------------------------------------------------------------
+
+Message::Message(Message&& other) noexcept
+    : consumer_(other.consumer_),
+      pos_(other.pos_),
+      id_(other.id_),
+      commit_ns_(other.commit_ns_),
+      data_(other.data_),
+      size_(other.size_),
+      count_(other.count_),
+      status_(std::exchange(other.status_, Status::InvalidHandle)) {}
+
+Message& Message::operator=(Message&& other) noexcept {
+  if (this != &other) {
+    if (status_ == Status::Ok) (void)settle(true);
+    consumer_ = other.consumer_;
+    pos_ = other.pos_;
+    id_ = other.id_;
+    commit_ns_ = other.commit_ns_;
+    data_ = other.data_;
+    size_ = other.size_;
+    count_ = other.count_;
+    status_ = std::exchange(other.status_, Status::InvalidHandle);
+  }
+  return *this;
+}
+
+Message::~Message() {
+  if (status_ == Status::Ok) (void)settle(true);
+}
+
+Status Message::ack() noexcept { return settle(false); }
+Status Message::nack() noexcept { return settle(true); }
+void Message::keep_lease() noexcept { status_ = Status::InvalidHandle; }
+
+Status Message::settle(bool redeliver) noexcept {
+  if (status_ != Status::Ok) return Status::InvalidHandle;
+  status_ = Status::InvalidHandle;  // used up either way
+  const detail::QueueHandle& h = *consumer_->queue_;
+  const detail::QueueView& q = h.view;
+  const std::uint32_t g = consumer_->group_;
+  const bool at_most_once = q.group_info(g).at_most_once != 0;
+  const auto to = redeliver && !at_most_once ? detail::LeaseState::Pending : detail::LeaseState::Done;
+  const Status s = detail::settle(q, g, pos_, count_, h.owner, to);
+  if (s != Status::Ok) return s;
+  if (to == detail::LeaseState::Pending) {
+    detail::notify(q.hot->data_futex, q.hot->consumers_parked);
+  } else {
+    h.attachment().acked.fetch_add(1, kRelaxed);
+    detail::notify(q.hot->space_futex, q.hot->producers_parked);
+  }
+  return Status::Ok;
+}
+
+Status Message::extend_lease(std::chrono::milliseconds d) noexcept {
+  if (status_ != Status::Ok) return Status::InvalidHandle;
+  const detail::QueueHandle& h = *consumer_->queue_;
+  const std::uint32_t g = consumer_->group_;
+  if (h.view.group_info(g).at_most_once != 0) return Status::Ok;  // no deadline to move
+  const std::uint64_t now = now_ms();
+  return detail::extend_lease(h.view, g, pos_, count_, h.owner, now,
+                              now + static_cast<std::uint64_t>(std::max<std::int64_t>(d.count(), 0)));
+}
+
+// ---- Consumer ---------------------------------------------------------------
+
+Consumer::Consumer(std::shared_ptr<detail::QueueHandle> queue, std::uint32_t group, std::string group_name,
+                   WaitOptions wait)
+    : queue_(std::move(queue)),
+      group_(group),
+      group_name_(std::move(group_name)),
+      wait_(wait),
+      seen_redeliver_gen_(detail::redelivery_generation(queue_->view, group) - 1) {}  // scan once at start
+Consumer::Consumer(Consumer&&) noexcept = default;
+Consumer& Consumer::operator=(Consumer&&) noexcept = default;
+Consumer::~Consumer() = default;
+
+const std::string& Consumer::queue() const noexcept { return queue_->name; }
+DeliveryMode Consumer::mode() const noexcept {
+  return queue_->view.group_info(group_).at_most_once != 0 ? DeliveryMode::AtMostOnce : DeliveryMode::AtLeastOnce;
+}
+
+Message Consumer::try_receive() noexcept { return receive(std::chrono::nanoseconds::zero()); }
+
+Message Consumer::receive(std::chrono::nanoseconds timeout) noexcept {
+  const detail::QueueView& q = queue_->view;
+  const detail::Owner me = queue_->owner;
+  detail::Delivery d;
+  auto try_once = [&]() noexcept {
+    if (queue_->client->fenced.load(kRelaxed)) return Status::Fenced;
+    const std::uint32_t gen = detail::redelivery_generation(q, group_);
+    if (gen != seen_redeliver_gen_) {
+      d = detail::take_redelivery(q, group_, me, now_ms());
+      if (d.status == Status::Ok) return Status::Ok;  // maybe more: keep the old generation
+      seen_redeliver_gen_ = gen;
+    }
+    d = detail::take_next(q, group_, me);
+    if (d.status == Status::Ok) detail::start_lease(q, group_, d, me, now_ms());
+    return d.status;
+  };
+  const detail::ParkSite site{&q.hot->data_futex, &q.hot->consumers_parked, detail::owner_index(me)};
+  Message m;
+  m.status_ = detail::wait_until(try_once, Status::Empty, wait_, timeout, site);
+  if (m.status_ != Status::Ok) return m;
+  const std::uint32_t s = q.slot_of(d.pos);
+  const detail::SlotHeader& slot = q.slot(s);
+  m.consumer_ = this;
+  m.pos_ = d.pos;
+  m.count_ = d.count;
+  m.id_ = slot.id;
+  m.commit_ns_ = slot.commit_ns;
+  m.data_ = q.payload(s);
+  m.size_ = slot.length;
+  queue_->attachment().delivered.fetch_add(1, kRelaxed);
+  return m;
+}
+
+}  // namespace shmq

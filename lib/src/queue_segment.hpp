@@ -1,0 +1,40 @@
+// Creating, opening and removing queue segments: validation of a QueueConfig,
+// the /dev/shm object, and the view over it. Used by the client, the daemon
+// and the CLI alike.
+#pragma once
+
+#include <string>
+
+#include "os.hpp"
+#include "queue_view.hpp"
+#include "shmq/config.hpp"
+
+namespace shmq::detail {
+
+// Checks every setting (throws errc::invalid_argument naming the bad value and
+// the allowed range) and turns it into segment parameters.
+QueueParams make_queue_params(const std::string& ns, const std::string& name, const QueueConfig& config);
+
+struct MappedQueue {
+  Segment segment;
+  QueueView view;
+};
+
+// Creates and initialises the segment under the namespace lock. A segment of
+// that name left half-initialised by a creator that died is replaced;
+// otherwise errc::already_exists.
+MappedQueue create_queue_segment(const std::string& ns, const std::string& name, const QueueConfig& config);
+
+// Maps and validates an existing queue (errc::not_found says how to list queues).
+MappedQueue open_queue_segment(const std::string& ns, const std::string& name);
+
+// Removes the queue's name (under the namespace lock). False if absent.
+bool remove_queue_segment(const std::string& ns, const std::string& name);
+
+// Queue names of the namespace.
+std::vector<std::string> list_queue_names(const std::string& ns);
+
+// The QueueConfig a segment was created with.
+QueueConfig config_of(const QueueView& q);
+
+}  // namespace shmq::detail

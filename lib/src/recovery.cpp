@@ -1,0 +1,203 @@
+#include "recovery.hpp"
+
+#include "parking.hpp"
+#include "ring.hpp"
+
+namespace shmq::detail {
+
+namespace {
+
+constexpr auto kAcquire = std::memory_order_acquire;
+constexpr auto kAcqRel = std::memory_order_acq_rel;
+constexpr auto kRelaxed = std::memory_order_relaxed;
+constexpr auto kSeqCst = std::memory_order_seq_cst;
+
+DlqState dlq_state(Word w) noexcept { return static_cast<DlqState>(word_state(w)); }
+
+void free_filling_entries(const QueueView& q, Owner dead, RecoveryResult& r) noexcept {
+  for (std::uint32_t i = 0; i < q.dlq_capacity; ++i) {
+    Word w = q.dlq_entry(i).state.load(kAcquire);
+    if (dlq_state(w) == DlqState::Filling && word_owner(w) == dead &&
+        q.dlq_entry(i).state.compare_exchange_strong(w, 0, kAcqRel))
+      ++r.dlq_entries_freed;
+  }
+}
+
+void recover_slots(const QueueView& q, Owner dead, bool may_still_run, RecoveryResult& r) noexcept {
+  for (std::uint32_t s = 0; s < q.capacity; ++s) {
+    std::atomic<Word>& state = q.slot(s).state;
+    Word w = state.load(kAcquire);
+    if (slot_state(w) != SlotState::Loaned || word_owner(w) != dead) continue;
+    // A producer that may resume keeps its stamp on the slot (quarantine), so
+    // nobody reuses bytes it might still write.
+    const Owner keep = may_still_run ? dead : kNoOwner;
+    if (state.compare_exchange_strong(w, slot_word(word_lap(w), SlotState::Aborted, keep), kSeqCst)) {
+      ++r.loans_aborted;
+      pass_over(q, s, word_lap(w));
+    }
+  }
+}
+
+void recover_leases(const QueueView& q, Owner dead, RecoveryResult& r) noexcept {
+  for (std::uint32_t g = 0; g < q.group_count; ++g) {
+    const bool at_most_once = q.group_info(g).at_most_once != 0;
+    bool requeued = false;
+    for (std::uint32_t s = 0; s < q.capacity; ++s) {
+      LeaseEntry& le = q.lease(g, s);
+      Word w = le.word.load(kAcquire);
+      if (word_owner(w) != dead) continue;
+      const std::uint32_t lap = word_lap(w);
+      const Word done = lease_word(lap, LeaseState::Done, 0, kNoOwner);
+      const Word pending = lease_word(lap, LeaseState::Pending, word_count(w), kNoOwner);
+      if (lease_state(w) == LeaseState::Leased) {
+        if (le.word.compare_exchange_strong(w, at_most_once ? done : pending, kSeqCst)) {
+          at_most_once ? ++r.leases_released : ++r.leases_requeued;
+          requeued |= !at_most_once;
+        }
+      } else if (lease_state(w) == LeaseState::DeadLettering) {
+        // Finished if the copy reached the DLQ, else back to Pending to redo.
+        const bool copied = find_dead_letter(q, g, s, lap) >= 0;
+        if (le.word.compare_exchange_strong(w, copied ? done : pending, kSeqCst)) {
+          ++r.dead_letters_finished;
+          requeued |= !copied;
+        }
+      }
+    }
+    if (requeued) {
+      q.groups[g].recovered.fetch_add(1, kRelaxed);
+      q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
+    }
+  }
+}
+
+void recover_attachment(const QueueView& q, Owner dead, RecoveryResult& r) noexcept {
+  Attachment& a = q.attachments[owner_index(dead)];
+  if (a.owner.load(kAcquire) != dead) return;
+  r.parked_fixed += clear_lane(q.hot->consumers_parked, owner_index(dead));
+  r.parked_fixed += clear_lane(q.hot->producers_parked, owner_index(dead));
+  Owner expected = dead;
+  a.owner.compare_exchange_strong(expected, kNoOwner, kAcqRel);
+}
+
+}  // namespace
+
+RecoveryResult recover_session(const QueueView& q, Owner dead, bool may_still_run) noexcept {
+  RecoveryResult r;
+  if (dead == kNoOwner) return r;
+  // DLQ first: a half-filled entry is freed before its lease goes back to Pending.
+  free_filling_entries(q, dead, r);
+  recover_slots(q, dead, may_still_run, r);
+  recover_leases(q, dead, r);
+  // A process that may resume will lower its own parked lanes.
+  if (!may_still_run) recover_attachment(q, dead, r);
+  return r;
+}
+
+ExpiryResult expire_leases(const QueueView& q, std::uint64_t now_ms, Owner me) noexcept {
+  ExpiryResult r;
+  for (std::uint32_t g = 0; g < q.group_count; ++g) {
+    const GroupInfo& gi = q.group_info(g);
+    if (gi.at_most_once) continue;
+    bool requeued = false;
+    for (std::uint32_t s = 0; s < q.capacity; ++s) {
+      LeaseEntry& le = q.lease(g, s);
+      Word w = le.word.load(kAcquire);
+      if (lease_state(w) == LeaseState::Leased) {
+        const std::uint64_t d = le.deadline.load(kRelaxed);
+        // A deadline of another lease: not written yet (or its writer died,
+        // which session recovery handles).
+        if (deadline_word_tag(d) != deadline_tag(w) || deadline_ms(d) >= now_ms) continue;
+        if (le.word.compare_exchange_strong(w, lease_word(word_lap(w), LeaseState::Pending, word_count(w), kNoOwner),
+                                            kSeqCst)) {
+          ++r.expired;
+          requeued = true;
+          q.groups[g].expired.fetch_add(1, kRelaxed);
+          w = lease_word(word_lap(w), LeaseState::Pending, word_count(w), kNoOwner);
+        }
+      }
+      if (lease_state(w) == LeaseState::Pending && word_count(w) >= gi.max_deliveries) {
+        // The word's position: slot s in the group's window [next - capacity, next].
+        const std::uint64_t next = q.groups[g].next.load(kAcquire);
+        for (std::uint64_t pos = next - q.capacity + ((s - next) & q.mask); pos <= next; pos += q.capacity)
+          if (q.lap_of(pos) == word_lap(w) && dead_letter(q, g, pos, w, me, now_ms)) ++r.dead_lettered;
+      }
+    }
+    if (requeued) q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
+  }
+  return r;
+}
+
+namespace {
+
+void add_problem(AuditReport& a, std::string text) {
+  constexpr std::size_t kMaxProblems = 32;
+  if (a.problems.size() < kMaxProblems) a.problems.push_back(std::move(text));
+}
+
+std::string owner_text(Owner o) {
+  return "session " + std::to_string(owner_index(o)) + "/" + std::to_string(owner_generation(o));
+}
+
+}  // namespace
+
+AuditReport audit(const QueueView& q) {
+  AuditReport a;
+  const std::uint64_t tail = q.hot->tail.load(kAcquire);
+  for (std::uint32_t s = 0; s < q.capacity; ++s) {
+    const Word w = q.slot(s).state.load(kAcquire);
+    const std::uint32_t lap = word_lap(w);
+    // The position of slot s in [tail, tail + capacity): the slot is at that
+    // position's lap (claimed ahead of a lagging tail) or the lap before.
+    const std::uint64_t pos = tail + ((s - tail) & q.mask);
+    if (lap != q.lap_of(pos) && lap != ((q.lap_of(pos) - 1) & kLapMask))
+      add_problem(a, "slot " + std::to_string(s) + " is at lap " + std::to_string(lap) + ", out of step with tail " +
+                         std::to_string(tail));
+    if (slot_state(w) == SlotState::Loaned) {
+      ++a.loaned;
+      if (q.sessions != nullptr && !owner_may_run(q, word_owner(w)))
+        add_problem(a, "slot " + std::to_string(s) + " is loaned to " + owner_text(word_owner(w)) + ", which is gone");
+      continue;
+    }
+    bool all_done = true, any_leased = false, any_pending = false;
+    for (std::uint32_t g = 0; g < q.group_count; ++g) {
+      const Word lw = q.lease(g, s).word.load(kAcquire);
+      const std::string where = "slot " + std::to_string(s) + " group " + std::to_string(g);
+      if (word_lap(lw) == ((lap - 1) & kLapMask) && lease_state(lw) == LeaseState::Done) {
+        all_done = false;  // not taken by this group yet
+        continue;
+      }
+      if (word_lap(lw) != lap) {
+        add_problem(a, where + " has a lease word of lap " + std::to_string(word_lap(lw)) + ", slot is at lap " +
+                           std::to_string(lap));
+        continue;
+      }
+      switch (lease_state(lw)) {
+        case LeaseState::Done: break;
+        case LeaseState::Pending: all_done = false; any_pending = true; break;
+        case LeaseState::Leased:
+        case LeaseState::DeadLettering:
+          all_done = false;
+          any_leased = true;
+          if (q.sessions != nullptr && !owner_may_run(q, word_owner(lw)))
+            add_problem(a, where + " is leased to " + owner_text(word_owner(lw)) + ", which is gone");
+          break;
+        default: add_problem(a, where + " has an unknown lease state");
+      }
+    }
+    if (any_leased) ++a.leased;
+    else if (any_pending) ++a.pending;
+    else if (!all_done) ++a.ready;
+    else if (slot_state(w) == SlotState::Aborted && owner_may_run(q, word_owner(w))) ++a.quarantined;
+    else ++a.free;
+  }
+  for (std::uint32_t i = 0; i < q.dlq_capacity; ++i) {
+    const Word w = q.dlq_entry(i).state.load(kAcquire);
+    if (dlq_state(w) == DlqState::Full) ++a.dead_letters;
+    if (dlq_state(w) == DlqState::Filling && q.sessions != nullptr && !owner_may_run(q, word_owner(w)))
+      add_problem(a, "dead-letter entry " + std::to_string(i) + " is being filled by " + owner_text(word_owner(w)) +
+                         ", which is gone");
+  }
+  return a;
+}
+
+}  // namespace shmq::detail

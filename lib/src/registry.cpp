@@ -1,0 +1,91 @@
+#include "registry.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "crash_point.hpp"
+#include "header.hpp"
+#include "shmq/error.hpp"
+
+namespace shmq::detail {
+
+void init_registry_segment(std::byte* base, const std::string& namespace_name, std::uint64_t created_realtime_ns) noexcept {
+  auto* info = reinterpret_cast<RegistryInfo*>(base + sizeof(SegmentHeader));
+  std::memcpy(info->namespace_name, namespace_name.data(), std::min(namespace_name.size(), kNamespaceCapacity - 1));
+  info->max_sessions = kMaxSessions;
+  info->created_realtime_ns = created_realtime_ns;
+  seal_segment_header(base, kRegistryMagic, SegmentKind::Registry, sizeof(RegistryInfo), kRegistrySize);
+}
+
+RegistryView open_registry_view(std::byte* base, std::size_t size, const std::string& expected_namespace,
+                                const std::string& what) {
+  validate_segment_header(base, size, kRegistryMagic, SegmentKind::Registry, sizeof(RegistryInfo), what);
+  auto* info = reinterpret_cast<RegistryInfo*>(base + sizeof(SegmentHeader));
+  const std::string ns = fixed_string(info->namespace_name);
+  if (ns != expected_namespace)
+    throw Error(errc::namespace_mismatch, what + " belongs to namespace '" + ns + "', not '" + expected_namespace +
+                                              "'; remove it with `shmq-cli gc`");
+  if (info->max_sessions != kMaxSessions)
+    throw Error(errc::corrupt_segment, what + " has a session table of " + std::to_string(info->max_sessions) +
+                                           " entries; remove it with `shmq-cli gc`");
+  return {info, reinterpret_cast<SessionEntry*>(base + kRegistrySessionsOffset)};
+}
+
+Owner claim_session(const RegistryView& r, const SessionIdentity& id) noexcept {
+  for (std::uint32_t i = 0; i < kMaxSessions; ++i) {
+    SessionEntry& e = r.sessions[i];
+    Word w = e.word.load(std::memory_order_acquire);
+    if (session_state(w) != SessionState::Free) continue;
+    std::uint32_t gen = (session_generation(w) + 1) & 0xFFFFU;
+    if (gen == 0) gen = 1;  // 0 would make owner 0 (nobody) possible
+    // The pid is in the word itself, so an entry is never Alive without one.
+    if (!e.word.compare_exchange_strong(w, make_session_word(gen, SessionState::Alive, id.pid),
+                                        std::memory_order_acq_rel))
+      continue;
+    SHMQ_CRASH_POINT("session.claimed");
+    e.heartbeat_timeout_ns.store(id.heartbeat_timeout_ns, std::memory_order_relaxed);
+    e.attached_realtime_ns.store(id.now_realtime_ns, std::memory_order_relaxed);
+    std::memset(e.comm, 0, sizeof e.comm);
+    std::memcpy(e.comm, id.comm.data(), std::min(id.comm.size(), sizeof e.comm - 1));
+    e.heartbeat.store(0, std::memory_order_relaxed);
+    e.heartbeat_ns.store(id.now_ns, std::memory_order_relaxed);
+    // Written last: a watchdog that sees a start time sees the rest.
+    e.start_time.store(id.start_time, std::memory_order_release);
+    return make_owner(i, gen);
+  }
+  return kNoOwner;
+}
+
+void beat(const RegistryView& r, Owner me, std::uint64_t now_ns) noexcept {
+  SessionEntry& e = r.sessions[owner_index(me)];
+  e.heartbeat_ns.store(now_ns, std::memory_order_relaxed);
+  e.heartbeat.fetch_add(1, std::memory_order_release);
+}
+
+namespace {
+
+bool transition(const RegistryView& r, Owner o, SessionState to, bool from_fenced_too) noexcept {
+  SessionEntry& e = r.sessions[owner_index(o)];
+  Word w = e.word.load(std::memory_order_acquire);
+  for (;;) {
+    const SessionState s = session_state(w);
+    if (session_generation(w) != owner_generation(o) || s == SessionState::Free) return false;
+    if (s == SessionState::Fenced && !from_fenced_too) return false;
+    if (e.word.compare_exchange_weak(w, make_session_word(owner_generation(o), to, session_pid(w)),
+                                     std::memory_order_acq_rel))
+      return true;
+  }
+}
+
+}  // namespace
+
+bool fence_session(const RegistryView& r, Owner o) noexcept { return transition(r, o, SessionState::Fenced, false); }
+
+bool release_session(const RegistryView& r, Owner o) noexcept { return transition(r, o, SessionState::Free, true); }
+
+SessionState session_state_of(const RegistryView& r, Owner o) noexcept {
+  const Word w = r.sessions[owner_index(o)].word.load(std::memory_order_acquire);
+  return session_generation(w) == owner_generation(o) ? session_state(w) : SessionState::Free;
+}
+
+}  // namespace shmq::detail

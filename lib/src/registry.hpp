@@ -1,0 +1,51 @@
+// The session table: one entry per attached process, in the namespace's
+// registry segment. Claiming, heartbeats, fencing and release are single CAS
+// or store transitions on the entry. No system calls.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "layout.hpp"
+
+namespace shmq::detail {
+
+struct RegistryView {
+  RegistryInfo* info = nullptr;
+  SessionEntry* sessions = nullptr;
+};
+
+// Writes a fresh registry into `base` (kRegistrySize zeroed bytes), version last.
+void init_registry_segment(std::byte* base, const std::string& namespace_name, std::uint64_t created_realtime_ns) noexcept;
+
+// Validates the header and namespace (throws shmq::Error naming `what`).
+RegistryView open_registry_view(std::byte* base, std::size_t size, const std::string& expected_namespace,
+                                const std::string& what);
+
+struct SessionIdentity {
+  std::uint32_t pid = 0;
+  std::uint64_t start_time = 0;
+  std::uint64_t heartbeat_timeout_ns = 0;
+  std::uint64_t now_ns = 0;            // CLOCK_MONOTONIC
+  std::uint64_t now_realtime_ns = 0;
+  std::string comm;
+};
+
+// Claims a Free entry (Free -> Alive with a new generation) and fills it in.
+// Returns the new owner, or kNoOwner when the table is full.
+[[nodiscard]] Owner claim_session(const RegistryView& r, const SessionIdentity& id) noexcept;
+
+// Records a heartbeat of `me` (the session itself).
+void beat(const RegistryView& r, Owner me, std::uint64_t now_ns) noexcept;
+
+// Alive -> Fenced: the watchdog declares `o` dead; the process may still run.
+bool fence_session(const RegistryView& r, Owner o) noexcept;
+
+// Alive or Fenced -> Free: the session is gone (detached, or its process died).
+bool release_session(const RegistryView& r, Owner o) noexcept;
+
+// The state of session `o`: Free when its entry moved on to another generation.
+[[nodiscard]] SessionState session_state_of(const RegistryView& r, Owner o) noexcept;
+
+}  // namespace shmq::detail
