@@ -11,7 +11,7 @@ namespace shmq {
 
 namespace {
 constexpr auto kRelaxed = std::memory_order_relaxed;
-std::uint64_t now_ms() noexcept { return detail::monotonic_ns() / 1'000'000; }
+std::uint64_t now_ms() noexcept { return detail::monotonic_ms_not_before(); }
 }  // namespace
 
 // ---- Message ----------------------------------------------------------------
@@ -106,9 +106,16 @@ Message Consumer::receive(std::chrono::nanoseconds timeout) noexcept {
     if (queue_->client->fenced.load(kRelaxed)) return Status::Fenced;
     const std::uint32_t gen = detail::redelivery_generation(q, group_);
     if (gen != seen_redeliver_gen_) {
-      d = detail::take_redelivery(q, group_, me, now_ms());
-      if (d.status == Status::Ok) return Status::Ok;  // maybe more: keep the old generation
-      seen_redeliver_gen_ = gen;
+      if (scan_from_ == 0) scan_gen_ = gen;  // a new scan sequence
+      d = detail::take_redelivery(q, group_, me, now_ms(), scan_from_);
+      if (d.status == Status::Ok) {
+        scan_from_ = d.pos + 1;  // there may be more: resume after it next time
+        return Status::Ok;
+      }
+      // Everything Pending before the sequence started is taken; a nack during
+      // it moved the generation past scan_gen_, so it is scanned for again.
+      seen_redeliver_gen_ = scan_gen_;
+      scan_from_ = 0;
     }
     d = detail::take_next(q, group_, me);
     if (d.status == Status::Ok) detail::start_lease(q, group_, d, me, now_ms());

@@ -428,6 +428,18 @@ std::uint64_t monotonic_ns() noexcept {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+std::uint64_t monotonic_ms_not_before() noexcept {
+  static const std::uint64_t resolution_ns = [] {
+    timespec r{};
+    ::clock_getres(CLOCK_MONOTONIC_COARSE, &r);
+    return static_cast<std::uint64_t>(r.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(r.tv_nsec);
+  }();
+  timespec t{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+  const std::uint64_t ns = static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(t.tv_nsec);
+  return (ns + resolution_ns + 999'999) / 1'000'000;
+}
+
 std::uint64_t process_start_time(pid_t pid) noexcept {
   const auto st = read_proc_stat(pid);
   return st ? st->start_time : 0;

@@ -104,6 +104,11 @@ void futex_wake_all(const std::uint32_t* word) noexcept;
 // CLOCK_MONOTONIC in nanoseconds (same clock in every process of the host).
 std::uint64_t monotonic_ns() noexcept;
 
+// A cheap reading of CLOCK_MONOTONIC in milliseconds that is never behind the
+// precise clock (CLOCK_MONOTONIC_COARSE plus its resolution): for lease
+// deadlines, which must not run out early.
+std::uint64_t monotonic_ms_not_before() noexcept;
+
 // The process's start time in clock ticks since boot (field 22 of
 // /proc/<pid>/stat), 0 if the process does not exist. pid + start time names a
 // process uniquely: a reused pid has another start time.

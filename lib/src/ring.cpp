@@ -1,5 +1,6 @@
 #include "ring.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "crash_point.hpp"
@@ -52,12 +53,13 @@ void pass_over(const QueueView& q, std::uint32_t s, std::uint32_t lap) noexcept 
   }
 }
 
-Delivery take_redelivery(const QueueView& q, std::uint32_t g, Owner me, std::uint64_t now_ms) noexcept {
+Delivery take_redelivery(const QueueView& q, std::uint32_t g, Owner me, std::uint64_t now_ms,
+                         std::uint64_t from) noexcept {
   const std::uint64_t next = q.groups[g].next.load(kAcquire);
   const std::uint32_t max = q.group_info(g).max_deliveries;
   // [next - capacity, next]: next itself too, since a consumer killed between
   // its lease CAS and the cursor move leaves next on a taken position.
-  for (std::uint64_t pos = next - q.capacity; pos <= next; ++pos) {
+  for (std::uint64_t pos = std::max(from, next - q.capacity); pos <= next; ++pos) {
     const std::uint32_t s = q.slot_of(pos);
     const std::uint32_t lap = q.lap_of(pos);
     LeaseEntry& le = q.lease(g, s);

@@ -46,8 +46,10 @@ struct Delivery {
 [[nodiscard]] std::uint32_t redelivery_generation(const QueueView& q, std::uint32_t g) noexcept;
 
 // Leases a Pending message of group `g` (count + 1) and sets its deadline;
-// dead-letters those past max_deliveries on the way. Empty if none.
-[[nodiscard]] Delivery take_redelivery(const QueueView& q, std::uint32_t g, Owner me, std::uint64_t now_ms) noexcept;
+// dead-letters those past max_deliveries on the way. Scans the group's window
+// [next - capacity, next] from position `from` on (0: from its start). Empty if none.
+[[nodiscard]] Delivery take_redelivery(const QueueView& q, std::uint32_t g, Owner me, std::uint64_t now_ms,
+                                       std::uint64_t from = 0) noexcept;
 
 // Leases the next first delivery of group `g`, passing over positions without
 // a message for it. Empty when nothing is published yet. The caller then calls

@@ -96,7 +96,11 @@ class Consumer {
   std::uint32_t group_ = 0;
   std::string group_name_;
   WaitOptions wait_;
+  // Redelivery scanning: the generation a scan sequence started at, where it
+  // resumes (0: not in a sequence), and the last generation fully scanned.
   std::uint32_t seen_redeliver_gen_ = 0;
+  std::uint32_t scan_gen_ = 0;
+  std::uint64_t scan_from_ = 0;
 };
 
 }  // namespace shmq
