@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "shmq/shmq.hpp"
+#include "wait.hpp"
 
 namespace shmq_bench {
 
@@ -112,13 +113,7 @@ inline bool check(benchmark::State& state, Status s, const char* what) {
 
 // ---- CPUs, clocks, latency histogram ----------------------------------------
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
+using shmq::detail::cpu_relax;  // the library's own pause, so the floor spins like shmq does
 
 inline std::uint64_t now_ns() noexcept {
   return static_cast<std::uint64_t>(

@@ -21,15 +21,19 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <ostream>
 #include <span>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "shmq/shmq.hpp"
+#include "children.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -37,7 +41,11 @@ namespace {
 using namespace std::chrono_literals;
 using shmq::Status;
 using shmq::test::ChildExit;
+using shmq::test::Child;
+using shmq::test::exited_cleanly;
+using shmq::test::fail;
 using shmq::test::fork_child;
+using shmq::test::SharedArray;
 using shmq::test::read_exact;
 using shmq::test::TestNamespace;
 using shmq::test::wait_child;
@@ -51,24 +59,6 @@ constexpr auto kOpTimeout = 10s;
 constexpr auto kQuiet = 50ms;
 
 // ---- helpers ----------------------------------------------------------------
-
-// A child's failure: one line on stderr, and `code` as the exit code.
-[[gnu::format(printf, 2, 3)]] int fail(int code, const char* format, ...) {
-  std::va_list args;
-  va_start(args, format);
-  std::fprintf(stderr, "[child %d] ", static_cast<int>(::getpid()));
-  std::vfprintf(stderr, format, args);
-  std::fputc('\n', stderr);
-  va_end(args);
-  return code;
-}
-
-::testing::AssertionResult exited_cleanly(const ChildExit& e) {
-  if (e.exited && e.code == 0) return ::testing::AssertionSuccess();
-  if (e.timed_out) return ::testing::AssertionFailure() << "child overstayed its deadline and was killed";
-  if (e.exited) return ::testing::AssertionFailure() << "child exited with code " << e.code;
-  return ::testing::AssertionFailure() << "child was killed by signal " << e.signal;
-}
 
 // Creates a queue from a Client that is gone when this returns (see the top).
 void create_queue(const TestNamespace& ns, const std::string& name, const shmq::QueueConfig& config) {
@@ -85,33 +75,6 @@ shmq::QueueConfig queue_config(std::uint32_t capacity, std::uint32_t slot_size,
   for (std::string& g : groups) c.groups.push_back(shmq::GroupConfig{.name = std::move(g)});
   return c;
 }
-
-// `n` objects of T in memory shared with the children forked after it was made
-// (MAP_SHARED | MAP_ANONYMOUS): how children report details to the parent.
-template <class T>
-class SharedArray {
- public:
-  explicit SharedArray(std::size_t n) : n_(n) {
-    void* p = ::mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap of shared test memory");
-    data_ = static_cast<T*>(p);
-    std::uninitialized_value_construct_n(data_, n_);
-  }
-  ~SharedArray() {
-    std::destroy_n(data_, n_);
-    ::munmap(data_, bytes());
-  }
-  SharedArray(const SharedArray&) = delete;
-  SharedArray& operator=(const SharedArray&) = delete;
-
-  T& operator[](std::size_t i) const noexcept { return data_[i]; }
-  [[nodiscard]] std::size_t size() const noexcept { return n_; }
-
- private:
-  [[nodiscard]] std::size_t bytes() const noexcept { return n_ * sizeof(T); }
-  std::size_t n_;
-  T* data_ = nullptr;
-};
 
 static_assert(std::atomic<std::uint8_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
@@ -226,11 +189,11 @@ TEST(MultiProcessTest, FifoForOneProducerOneConsumer) {
   constexpr std::uint64_t kMessages = 100'000;
   create_queue(ns, "fifo", queue_config(1024, 64));
 
-  const pid_t consumer = fork_child([&] { return receive_sequence(ns, "fifo", "default", kMessages); });
-  const pid_t producer = fork_child([&] { return send_sequence(ns, "fifo", kMessages); });
+  Child consumer([&] { return receive_sequence(ns, "fifo", "default", kMessages); });
+  Child producer([&] { return send_sequence(ns, "fifo", kMessages); });
 
-  EXPECT_TRUE(exited_cleanly(wait_child(producer, kChildDeadline))) << "producer";
-  EXPECT_TRUE(exited_cleanly(wait_child(consumer, kChildDeadline))) << "consumer";
+  EXPECT_TRUE(exited_cleanly(producer.wait(kChildDeadline))) << "producer";
+  EXPECT_TRUE(exited_cleanly(consumer.wait(kChildDeadline))) << "consumer";
 }
 
 TEST(MultiProcessTest, FanOutDeliversEveryMessageToEachGroupExactlyOnce) {
@@ -240,13 +203,13 @@ TEST(MultiProcessTest, FanOutDeliversEveryMessageToEachGroupExactlyOnce) {
   SharedArray<std::atomic<std::uint64_t>> ids_a(kMessages);
   SharedArray<std::atomic<std::uint64_t>> ids_b(kMessages);
 
-  const pid_t a = fork_child([&] { return receive_sequence(ns, "fan", "a", kMessages, &ids_a); });
-  const pid_t b = fork_child([&] { return receive_sequence(ns, "fan", "b", kMessages, &ids_b); });
-  const pid_t producer = fork_child([&] { return send_sequence(ns, "fan", kMessages); });
+  Child a([&] { return receive_sequence(ns, "fan", "a", kMessages, &ids_a); });
+  Child b([&] { return receive_sequence(ns, "fan", "b", kMessages, &ids_b); });
+  Child producer([&] { return send_sequence(ns, "fan", kMessages); });
 
-  EXPECT_TRUE(exited_cleanly(wait_child(producer, kChildDeadline))) << "producer";
-  ASSERT_TRUE(exited_cleanly(wait_child(a, kChildDeadline))) << "consumer of group a";
-  ASSERT_TRUE(exited_cleanly(wait_child(b, kChildDeadline))) << "consumer of group b";
+  EXPECT_TRUE(exited_cleanly(producer.wait(kChildDeadline))) << "producer";
+  ASSERT_TRUE(exited_cleanly(a.wait(kChildDeadline))) << "consumer of group a";
+  ASSERT_TRUE(exited_cleanly(b.wait(kChildDeadline))) << "consumer of group b";
 
   // One message, one id: both groups saw the same id for each message.
   std::uint64_t mismatches = 0;
@@ -299,13 +262,13 @@ TEST(MultiProcessTest, CompetingConsumersInOneGroupGetEachMessageExactlyOnce) {
     return 0;
   };
 
-  std::vector<pid_t> consumers;
-  for (int i = 0; i < kConsumers; ++i) consumers.push_back(fork_child([&, i] { return consume(i); }));
-  const pid_t producer = fork_child([&] { return send_sequence(ns, "work", kMessages); });
+  std::vector<Child> consumers;
+  for (int i = 0; i < kConsumers; ++i) consumers.emplace_back([&, i] { return consume(i); });
+  Child producer([&] { return send_sequence(ns, "work", kMessages); });
 
-  EXPECT_TRUE(exited_cleanly(wait_child(producer, kChildDeadline))) << "producer";
+  EXPECT_TRUE(exited_cleanly(producer.wait(kChildDeadline))) << "producer";
   for (int i = 0; i < kConsumers; ++i)
-    EXPECT_TRUE(exited_cleanly(wait_child(consumers[static_cast<std::size_t>(i)], kChildDeadline))) << "consumer " << i;
+    EXPECT_TRUE(exited_cleanly(consumers[static_cast<std::size_t>(i)].wait(kChildDeadline))) << "consumer " << i;
 
   std::uint64_t missing = 0;
   std::uint64_t duplicated = 0;
@@ -331,7 +294,7 @@ TEST(MultiProcessTest, FullQueueFailsFastTimesOutAndBlockedSendResumesAfterAnAck
   create_queue(ns, "full", queue_config(kCapacity, 64));
   Pipe about_to_block;
 
-  const pid_t producer = fork_child([&] {
+  Child producer([&] {
     shmq::Client c({.ns = ns.name()});
     shmq::Producer p = c.producer("full");
     std::uint64_t accepted = 0;
@@ -360,7 +323,7 @@ TEST(MultiProcessTest, FullQueueFailsFastTimesOutAndBlockedSendResumesAfterAnAck
 
   char b = 0;
   ASSERT_TRUE(read_exact(about_to_block.read_end(), &b, 1, std::chrono::milliseconds(kChildDeadline)))
-      << "the producer never got to its blocking send: " << exited_cleanly(wait_child(producer, 1s)).message();
+      << "the producer never got to its blocking send: " << exited_cleanly(producer.wait(1s)).message();
 
   // No more forks in this test: the parent may have a Client now.
   shmq::Client c({.ns = ns.name()});
@@ -373,7 +336,7 @@ TEST(MultiProcessTest, FullQueueFailsFastTimesOutAndBlockedSendResumesAfterAnAck
     EXPECT_EQ(seq, 0U);
     ASSERT_EQ(m.ack(), Status::Ok);
   }
-  ASSERT_TRUE(exited_cleanly(wait_child(producer, kChildDeadline))) << "producer";
+  ASSERT_TRUE(exited_cleanly(producer.wait(kChildDeadline))) << "producer";
 
   // The queue holds seq 1..capacity: the blocked message came last.
   for (std::uint64_t i = 1; i <= kCapacity; ++i) {
@@ -389,7 +352,13 @@ TEST(MultiProcessTest, FullQueueFailsFastTimesOutAndBlockedSendResumesAfterAnAck
 
 // ---- wait strategies ----------------------------------------------------------------
 
-class MultiProcessPingPongTest : public ::testing::TestWithParam<shmq::WaitStrategy> {};
+// The parameter: a wait strategy that prints by name (in test names and in ctest).
+struct Strategy {
+  shmq::WaitStrategy value;
+  friend void PrintTo(const Strategy& s, std::ostream* os) { *os << strategy_name(s.value); }
+};
+
+class MultiProcessPingPongTest : public ::testing::TestWithParam<Strategy> {};
 
 // Two processes bounce a message over two queues of capacity 1. Each acks the
 // message it got only after it sent its own, so the other side regularly finds
@@ -398,11 +367,11 @@ class MultiProcessPingPongTest : public ::testing::TestWithParam<shmq::WaitStrat
 TEST_P(MultiProcessPingPongTest, TenThousandRoundTripsComplete) {
   TestNamespace ns;
   constexpr std::uint64_t kRoundTrips = 10'000;
-  const shmq::WaitOptions wait{.strategy = GetParam()};
+  const shmq::WaitOptions wait{.strategy = GetParam().value};
   create_queue(ns, "ping", queue_config(1, 64));
   create_queue(ns, "pong", queue_config(1, 64));
 
-  const pid_t ponger = fork_child([&] {
+  Child ponger([&] {
     shmq::Client c({.ns = ns.name()});
     shmq::Consumer in = c.consumer("ping", "default", wait);
     shmq::Producer out = c.producer("pong", wait);
@@ -418,7 +387,7 @@ TEST_P(MultiProcessPingPongTest, TenThousandRoundTripsComplete) {
     }
     return 0;
   });
-  const pid_t pinger = fork_child([&] {
+  Child pinger([&] {
     shmq::Client c({.ns = ns.name()});
     shmq::Consumer in = c.consumer("pong", "default", wait);
     shmq::Producer out = c.producer("ping", wait);
@@ -439,15 +408,15 @@ TEST_P(MultiProcessPingPongTest, TenThousandRoundTripsComplete) {
     return 0;
   });
 
-  EXPECT_TRUE(exited_cleanly(wait_child(pinger, kChildDeadline))) << "pinger, " << strategy_name(GetParam());
-  EXPECT_TRUE(exited_cleanly(wait_child(ponger, kChildDeadline))) << "ponger, " << strategy_name(GetParam());
+  EXPECT_TRUE(exited_cleanly(pinger.wait(kChildDeadline))) << "pinger, " << strategy_name(GetParam().value);
+  EXPECT_TRUE(exited_cleanly(ponger.wait(kChildDeadline))) << "ponger, " << strategy_name(GetParam().value);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllWaitStrategies, MultiProcessPingPongTest,
-                         ::testing::Values(shmq::WaitStrategy::BusySpin, shmq::WaitStrategy::SpinYield,
-                                           shmq::WaitStrategy::Park, shmq::WaitStrategy::Adaptive),
-                         [](const ::testing::TestParamInfo<shmq::WaitStrategy>& param) {
-                           return std::string(strategy_name(param.param));
+                         ::testing::Values(Strategy{shmq::WaitStrategy::BusySpin}, Strategy{shmq::WaitStrategy::SpinYield},
+                                           Strategy{shmq::WaitStrategy::Park}, Strategy{shmq::WaitStrategy::Adaptive}),
+                         [](const ::testing::TestParamInfo<Strategy>& param) {
+                           return std::string(strategy_name(param.param.value));
                          });
 
 // ---- oversized messages and dropped loans ----------------------------------------------
@@ -457,7 +426,7 @@ TEST(MultiProcessTest, MessageTooLargeWritesNothing) {
   constexpr std::uint32_t kSlot = 64;
   create_queue(ns, "small", queue_config(4, kSlot));
 
-  const pid_t producer = fork_child([&] {
+  Child producer([&] {
     shmq::Client c({.ns = ns.name()});
     shmq::Producer p = c.producer("small");
     if (p.max_message_size() != kSlot) return fail(70, "max_message_size %zu, not %u", p.max_message_size(), kSlot);
@@ -484,7 +453,7 @@ TEST(MultiProcessTest, MessageTooLargeWritesNothing) {
       return fail(78, "send of exactly slot_size bytes: %s", shmq::to_string(s));
     return 0;
   });
-  const pid_t consumer = fork_child([&] {
+  Child consumer([&] {
     shmq::Client c({.ns = ns.name()});
     shmq::Consumer cons = c.consumer("small");
     shmq::Message m = cons.receive(kOpTimeout);
@@ -499,8 +468,8 @@ TEST(MultiProcessTest, MessageTooLargeWritesNothing) {
     return 0;
   });
 
-  EXPECT_TRUE(exited_cleanly(wait_child(producer, kChildDeadline))) << "producer";
-  EXPECT_TRUE(exited_cleanly(wait_child(consumer, kChildDeadline))) << "consumer";
+  EXPECT_TRUE(exited_cleanly(producer.wait(kChildDeadline))) << "producer";
+  EXPECT_TRUE(exited_cleanly(consumer.wait(kChildDeadline))) << "consumer";
 }
 
 // Fills the queue with try_send until it refuses; returns how many it took, or
@@ -544,7 +513,7 @@ TEST(MultiProcessTest, DroppedLoanIsNeverDeliveredAndItsSlotIsReused) {
   create_queue(ns, "loans", queue_config(kCapacity, 64));
   Pipe filled;  // the producer's "the queue is full again" (its count follows)
 
-  const pid_t producer = fork_child([&] {
+  Child producer([&] {
     shmq::Client c({.ns = ns.name()});
     shmq::Producer p = c.producer("loans");
     // Phase 1: each round drops a loan (by destructor, or explicitly), then sends one message.
@@ -560,16 +529,16 @@ TEST(MultiProcessTest, DroppedLoanIsNeverDeliveredAndItsSlotIsReused) {
     }
     return 0;
   });
-  const pid_t consumer = fork_child([&] {
+  Child consumer([&] {
     shmq::Client c({.ns = ns.name()});
     shmq::Consumer cons = c.consumer("loans");
     return drain(cons, 0, kRounds);
   });
-  ASSERT_TRUE(exited_cleanly(wait_child(producer, kChildDeadline))) << "producer";
-  ASSERT_TRUE(exited_cleanly(wait_child(consumer, kChildDeadline))) << "consumer";
+  ASSERT_TRUE(exited_cleanly(producer.wait(kChildDeadline))) << "producer";
+  ASSERT_TRUE(exited_cleanly(consumer.wait(kChildDeadline))) << "consumer";
 
   // Phase 2: every slot had a dropped loan; the queue takes `capacity` messages again.
-  const pid_t refill = fork_child([&] {
+  Child refill([&] {
     shmq::Client c({.ns = ns.name()});
     shmq::Producer p = c.producer("loans");
     const long n = fill(p, kRounds, kCapacity);
@@ -577,13 +546,13 @@ TEST(MultiProcessTest, DroppedLoanIsNeverDeliveredAndItsSlotIsReused) {
       return fail(102, "after the dropped loans the queue took %ld messages, not its capacity %u", n, kCapacity);
     return 0;
   });
-  ASSERT_TRUE(exited_cleanly(wait_child(refill, kChildDeadline))) << "refilling producer";
-  const pid_t reader = fork_child([&] {
+  ASSERT_TRUE(exited_cleanly(refill.wait(kChildDeadline))) << "refilling producer";
+  Child reader([&] {
     shmq::Client c({.ns = ns.name()});
     shmq::Consumer cons = c.consumer("loans");
     return drain(cons, kRounds, kCapacity);
   });
-  EXPECT_TRUE(exited_cleanly(wait_child(reader, kChildDeadline))) << "consumer of the refill";
+  EXPECT_TRUE(exited_cleanly(reader.wait(kChildDeadline))) << "consumer of the refill";
 }
 
 // "A loan dropped without commit gives the slot back" (DESIGN.md §1): right
@@ -595,7 +564,7 @@ TEST(MultiProcessTest, DroppedLoanGivesItsSlotBackWithoutAConsumer) {
   constexpr std::uint32_t kCapacity = 4;
   create_queue(ns, "loans", queue_config(kCapacity, 64));
 
-  const pid_t producer = fork_child([&] {
+  Child producer([&] {
     shmq::Client c({.ns = ns.name()});
     shmq::Producer p = c.producer("loans");
     {
@@ -608,14 +577,14 @@ TEST(MultiProcessTest, DroppedLoanGivesItsSlotBackWithoutAConsumer) {
       return fail(111, "after one dropped loan the empty queue took %ld messages, not its capacity %u", n, kCapacity);
     return 0;
   });
-  ASSERT_TRUE(exited_cleanly(wait_child(producer, kChildDeadline))) << "producer";
+  ASSERT_TRUE(exited_cleanly(producer.wait(kChildDeadline))) << "producer";
 
-  const pid_t consumer = fork_child([&] {
+  Child consumer([&] {
     shmq::Client c({.ns = ns.name()});
     shmq::Consumer cons = c.consumer("loans");
     return drain(cons, 0, kCapacity);
   });
-  EXPECT_TRUE(exited_cleanly(wait_child(consumer, kChildDeadline))) << "consumer";
+  EXPECT_TRUE(exited_cleanly(consumer.wait(kChildDeadline))) << "consumer";
 }
 
 // A producer may drop loans faster than consumers look: here it drops one in
@@ -627,7 +596,7 @@ TEST(MultiProcessTest, ConsumerGetsMessageSentAfterProducerDroppedLoansAroundThe
   constexpr std::uint32_t kCapacity = 2;
   create_queue(ns, "lapped", queue_config(kCapacity, 64));
 
-  const pid_t producer = fork_child([&] {
+  Child producer([&] {
     shmq::Client c({.ns = ns.name()});
     shmq::Producer p = c.producer("lapped");
     for (std::uint32_t i = 0; i < 2 * kCapacity; ++i) {
@@ -639,9 +608,9 @@ TEST(MultiProcessTest, ConsumerGetsMessageSentAfterProducerDroppedLoansAroundThe
       return fail(121, "try_send after the dropped loans: %s", shmq::to_string(s));
     return 0;
   });
-  ASSERT_TRUE(exited_cleanly(wait_child(producer, kChildDeadline))) << "producer";
+  ASSERT_TRUE(exited_cleanly(producer.wait(kChildDeadline))) << "producer";
 
-  const pid_t consumer = fork_child([&] {
+  Child consumer([&] {
     shmq::Client c({.ns = ns.name()});
     shmq::Consumer cons = c.consumer("lapped");
     shmq::Message m = cons.receive(2s);
@@ -651,7 +620,7 @@ TEST(MultiProcessTest, ConsumerGetsMessageSentAfterProducerDroppedLoansAroundThe
     if (const Status s = m.ack(); s != Status::Ok) return fail(124, "ack: %s", shmq::to_string(s));
     return 0;
   });
-  EXPECT_TRUE(exited_cleanly(wait_child(consumer, kChildDeadline))) << "consumer";
+  EXPECT_TRUE(exited_cleanly(consumer.wait(kChildDeadline))) << "consumer";
 }
 
 }  // namespace

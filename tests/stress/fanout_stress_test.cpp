@@ -24,22 +24,29 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "shmq/shmq.hpp"
+#include "children.hpp"
 #include "test_support.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using shmq::Status;
+using shmq::test::Child;
 using shmq::test::ChildExit;
+using shmq::test::exited_cleanly;
+using shmq::test::fail;
+using shmq::test::SharedArray;
 using shmq::test::fork_child;
 using shmq::test::TestNamespace;
 using shmq::test::wait_child;
@@ -100,32 +107,6 @@ Payload make_payload(std::uint32_t producer, std::uint32_t seq) {
 
 // ---- shared results ------------------------------------------------------------
 
-template <class T>
-class SharedArray {
- public:
-  explicit SharedArray(std::size_t n) : n_(n) {
-    void* p = ::mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap of shared test memory");
-    data_ = static_cast<T*>(p);
-    std::uninitialized_value_construct_n(data_, n_);
-  }
-  ~SharedArray() {
-    std::destroy_n(data_, n_);
-    ::munmap(data_, bytes());
-  }
-  SharedArray(const SharedArray&) = delete;
-  SharedArray& operator=(const SharedArray&) = delete;
-  T& operator[](std::size_t i) const noexcept { return data_[i]; }
-
- private:
-  [[nodiscard]] std::size_t bytes() const noexcept { return n_ * sizeof(T); }
-  std::size_t n_;
-  T* data_ = nullptr;
-};
-
-static_assert(std::atomic<std::uint8_t>::is_always_lock_free);
-static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
-
 struct Counters {
   std::atomic<std::uint64_t> distinct[kGroups];  // messages a group has seen at least once
   std::atomic<std::uint64_t> checksum_failures;
@@ -133,23 +114,6 @@ struct Counters {
   std::atomic<std::uint64_t> order_violations;   // a consumer saw a producer's seqs go back (first deliveries)
   std::atomic<std::uint64_t> redeliveries;       // delivery_count > 1 (none expected: nobody dies)
 };
-
-[[gnu::format(printf, 2, 3)]] int fail(int code, const char* format, ...) {
-  std::va_list args;
-  va_start(args, format);
-  std::fprintf(stderr, "[child %d] ", static_cast<int>(::getpid()));
-  std::vfprintf(stderr, format, args);
-  std::fputc('\n', stderr);
-  va_end(args);
-  return code;
-}
-
-::testing::AssertionResult exited_cleanly(const ChildExit& e) {
-  if (e.exited && e.code == 0) return ::testing::AssertionSuccess();
-  if (e.timed_out) return ::testing::AssertionFailure() << "child overstayed its deadline and was killed";
-  if (e.exited) return ::testing::AssertionFailure() << "child exited with code " << e.code;
-  return ::testing::AssertionFailure() << "child was killed by signal " << e.signal;
-}
 
 std::uint64_t messages_from_env() {
   const char* v = std::getenv("SHMQ_STRESS_MESSAGES");
@@ -248,11 +212,11 @@ TEST(StressTest, FourProducersFourConsumersTwoGroupsDeliverEveryMessageOncePerGr
     return 0;
   };
 
-  std::vector<pid_t> consumers;
+  std::vector<Child> consumers;
   for (std::uint32_t g = 0; g < kGroups; ++g)
-    for (std::uint32_t i = 0; i < kConsumersPerGroup; ++i) consumers.push_back(fork_child([&, g, i] { return consume(g, i); }));
-  std::vector<pid_t> producers;
-  for (std::uint32_t i = 0; i < kProducers; ++i) producers.push_back(fork_child([&, i] { return produce(i); }));
+    for (std::uint32_t i = 0; i < kConsumersPerGroup; ++i) consumers.emplace_back([&, g, i] { return consume(g, i); });
+  std::vector<Child> producers;
+  for (std::uint32_t i = 0; i < kProducers; ++i) producers.emplace_back([&, i] { return produce(i); });
 
   // One deadline for all: each wait gets what is left of it (plus a margin for the children's own give-up).
   auto left = [&] {
@@ -260,9 +224,9 @@ TEST(StressTest, FourProducersFourConsumersTwoGroupsDeliverEveryMessageOncePerGr
     return std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(rest));
   };
   for (std::size_t i = 0; i < producers.size(); ++i)
-    EXPECT_TRUE(exited_cleanly(wait_child(producers[i], left()))) << "producer " << i;
+    EXPECT_TRUE(exited_cleanly(producers[i].wait(left()))) << "producer " << i;
   for (std::size_t i = 0; i < consumers.size(); ++i)
-    EXPECT_TRUE(exited_cleanly(wait_child(consumers[i], left())))
+    EXPECT_TRUE(exited_cleanly(consumers[i].wait(left())))
         << "consumer " << i % kConsumersPerGroup << " of group " << i / kConsumersPerGroup;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
 
