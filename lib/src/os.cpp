@@ -421,23 +421,27 @@ void futex_wake_all(const std::uint32_t* word) noexcept {
 
 // ---- processes and time ----------------------------------------------------
 
+namespace {
+std::uint64_t to_ns(const timespec& t) noexcept {
+  return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(t.tv_nsec);
+}
+}  // namespace
+
 std::uint64_t monotonic_ns() noexcept {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
-         static_cast<std::uint64_t>(ts.tv_nsec);
+  return to_ns(ts);
 }
 
 std::uint64_t monotonic_ms_not_before() noexcept {
   static const std::uint64_t resolution_ns = [] {
     timespec r{};
     ::clock_getres(CLOCK_MONOTONIC_COARSE, &r);
-    return static_cast<std::uint64_t>(r.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(r.tv_nsec);
+    return to_ns(r);
   }();
   timespec t{};
   ::clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
-  const std::uint64_t ns = static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(t.tv_nsec);
-  return (ns + resolution_ns + 999'999) / 1'000'000;
+  return (to_ns(t) + resolution_ns + 999'999) / 1'000'000;
 }
 
 std::uint64_t process_start_time(pid_t pid) noexcept {

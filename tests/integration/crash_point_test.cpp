@@ -11,9 +11,9 @@
 #include <set>
 #include <string>
 
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "children.hpp"
 #include "client_state.hpp"
 #include "crash_point.hpp"
 #include "parking.hpp"
@@ -116,15 +116,8 @@ struct Ids {
 
 class CrashPointTest : public ::testing::TestWithParam<std::tuple<std::string, std::uint32_t>> {
  protected:
-  void SetUp() override {
-    void* p = ::mmap(nullptr, sizeof(ChildLog), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    ASSERT_NE(p, MAP_FAILED);
-    log_ = static_cast<ChildLog*>(p);  // zero-filled: every count starts at 0
-  }
-  void TearDown() override { ::munmap(log_, sizeof(ChildLog)); }
-
   test::TestNamespace ns_;
-  ChildLog* log_ = nullptr;
+  test::SharedArray<ChildLog> log_{1};  // zero-filled: every count starts at 0
 };
 
 TEST_P(CrashPointTest, KilledAtStepLosesLeaksAndWedgesNothing) {
@@ -163,7 +156,7 @@ TEST_P(CrashPointTest, KilledAtStepLosesLeaksAndWedgesNothing) {
   }
 
   const std::string ns = ns_.name();
-  ChildLog& log = *log_;
+  ChildLog& log = log_[0];
   const pid_t pid = test::fork_child([&] { return child_workload(ns, point, nth, log); });
   const test::ChildExit exit = test::wait_child(pid, 20s);
   ASSERT_FALSE(exit.timed_out) << "child hung at " << point;

@@ -12,24 +12,18 @@
 // The parent holds no Client when it forks (a Client owns a heartbeat thread;
 // children of a multi-threaded process must not start threads). Children
 // report through their exit code and one line on stderr, never gtest asserts.
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
-#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <span>
 #include <string>
-#include <system_error>
-#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -47,9 +41,7 @@ using shmq::test::ChildExit;
 using shmq::test::exited_cleanly;
 using shmq::test::fail;
 using shmq::test::SharedArray;
-using shmq::test::fork_child;
 using shmq::test::TestNamespace;
-using shmq::test::wait_child;
 
 constexpr std::uint32_t kProducers = 4;
 constexpr std::uint32_t kGroups = 2;
