@@ -14,9 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <filesystem>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include <pthread.h>
@@ -24,6 +22,7 @@
 #include <unistd.h>
 
 #include "shmq/shmq.hpp"
+#include "bench_common.hpp"
 #include "wait.hpp"
 
 namespace shmq_bench {
@@ -37,29 +36,9 @@ inline const std::string& bench_namespace() {
   return ns;
 }
 
-// Unlinks every object of this process's namespace ("shmq.<ns>." covers the
-// queues, the registry and the lock file), at start (a dead process with the
-// same pid) and at exit, after benchmark_main's main has returned and every
-// Client is gone.
-class NamespaceCleanup {
- public:
-  NamespaceCleanup() { remove_all(); }
-  ~NamespaceCleanup() { remove_all(); }
-  NamespaceCleanup(const NamespaceCleanup&) = delete;
-  NamespaceCleanup& operator=(const NamespaceCleanup&) = delete;
-
- private:
-  static void remove_all() noexcept {
-    const std::string prefix = "shmq." + bench_namespace() + ".";
-    std::error_code ec;
-    std::vector<std::filesystem::path> doomed;
-    for (std::filesystem::directory_iterator it("/dev/shm", ec), end; !ec && it != end; it.increment(ec)) {
-      if (it->path().filename().string().starts_with(prefix)) doomed.push_back(it->path());
-    }
-    for (const auto& p : doomed) std::filesystem::remove(p, ec);
-  }
-};
-inline const NamespaceCleanup g_cleanup;
+// This process's namespace, swept at start (a dead process with the same pid)
+// and at exit, after benchmark_main's main has returned and every Client is gone.
+inline const NamespaceSweep g_cleanup(bench_namespace());
 
 // A queue with a fresh name, deleted when the benchmark function returns.
 class BenchQueue {
@@ -115,36 +94,6 @@ inline bool check(benchmark::State& state, Status s, const char* what) {
 
 using shmq::detail::cpu_relax;  // the library's own pause, so the floor spins like shmq does
 
-inline std::uint64_t now_ns() noexcept {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
-
-// The first two CPUs this process may run on (CPUs 0 and 1 here), read once
-// before any thread is pinned; {-1, -1} with fewer than two.
-inline std::array<int, 2> two_cpus() {
-  static const std::array<int, 2> cpus = [] {
-    std::array<int, 2> found{-1, -1};
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (::sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2) return found;
-    std::size_t n = 0;
-    for (int c = 0; c < CPU_SETSIZE && n < 2; ++c)
-      if (CPU_ISSET(c, &set)) found[n++] = c;
-    return found;
-  }();
-  return cpus;
-}
-
-inline void pin_to(int cpu) noexcept {
-  if (cpu < 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  (void)::pthread_setaffinity_np(::pthread_self(), sizeof set, &set);
-}
-
 // Pins the calling (benchmark) thread for its lifetime, then restores its mask:
 // the same thread runs every later benchmark.
 class ScopedPin {
@@ -152,7 +101,7 @@ class ScopedPin {
   explicit ScopedPin(int cpu) {
     CPU_ZERO(&saved_);
     saved_ok_ = ::pthread_getaffinity_np(::pthread_self(), sizeof saved_, &saved_) == 0;
-    pin_to(cpu);
+    (void)pin_to(cpu);
   }
   ~ScopedPin() {
     if (saved_ok_) (void)::pthread_setaffinity_np(::pthread_self(), sizeof saved_, &saved_);

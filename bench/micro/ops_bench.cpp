@@ -162,7 +162,7 @@ void run_channel(benchmark::State& state, Channel& channel) {
   const auto cpus = two_cpus();
   RttHistogram h;
   std::thread echo([&channel, cpu = cpus[1]] {
-    pin_to(cpu);
+    (void)pin_to(cpu);
     while (channel.serve_one()) {
     }
   });
@@ -405,7 +405,7 @@ void wake_up(benchmark::State& state, shmq::WaitStrategy strategy, Channel& floo
 
   // Nothing from here to join() throws.
   std::thread echo([&, cpu = cpus[1]] {
-    pin_to(cpu);
+    (void)pin_to(cpu);
     auto fail = [&](Status s) { echo_error.store(s == Status::Ok ? Status::InvalidHandle : s); };
     while (!stop.load(std::memory_order_relaxed)) {
       shmq::Message m = b_ping.receive(20ms);  // short: notices `stop` soon

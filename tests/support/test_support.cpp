@@ -1,12 +1,15 @@
 #include "test_support.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <exception>
+#include <stdexcept>
 #include <vector>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,6 +99,60 @@ bool read_exact(int fd, void* buf, std::size_t n, std::chrono::milliseconds time
     n -= static_cast<std::size_t>(got);
   }
   return true;
+}
+
+ProgramResult run_program(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                          const std::string& input) {
+  ::signal(SIGPIPE, SIG_IGN);  // a child that exits before reading its input must not kill the test
+  int in[2], out[2], err[2];
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe2 failed");
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(in[0], 0);
+    ::dup2(out[1], 1);
+    ::dup2(err[1], 2);
+    ::execv(args[0], args.data());
+    std::_Exit(127);
+  }
+  for (int fd : {in[0], out[1], err[1]}) ::close(fd);
+  // Feed stdin and drain both outputs together, so no pipe fills up and stalls the child.
+  ProgramResult r;
+  std::size_t fed = 0;
+  if (input.empty()) ::close(in[1]);
+  std::vector<pollfd> fds{{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {input.empty() ? -1 : in[1], POLLOUT, 0}};
+  const std::uint64_t deadline = now_ms() + static_cast<std::uint64_t>(timeout.count());
+  while ((fds[0].fd >= 0 || fds[1].fd >= 0) && now_ms() < deadline) {
+    if (::poll(fds.data(), fds.size(), static_cast<int>(deadline - now_ms())) <= 0) continue;
+    for (std::size_t i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buf[4096];
+      const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+      }
+    }
+    if (fds[2].fd >= 0 && fds[2].revents != 0) {
+      const ssize_t n = ::write(fds[2].fd, input.data() + fed, input.size() - fed);
+      if (n > 0) fed += static_cast<std::size_t>(n);
+      if (n < 0 || fed == input.size()) {
+        ::close(fds[2].fd);
+        fds[2].fd = -1;
+      }
+    }
+  }
+  for (const pollfd& p : fds)
+    if (p.fd >= 0) ::close(p.fd);
+  // Its outputs are closed, so it is exiting: a short grace even past the deadline.
+  const std::uint64_t now = now_ms();
+  r.exit = wait_child(pid, std::chrono::milliseconds(std::max<std::uint64_t>(now < deadline ? deadline - now : 0, 5'000)));
+  return r;
 }
 
 }  // namespace shmq::test

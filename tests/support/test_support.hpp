@@ -47,4 +47,16 @@ ChildExit wait_child(pid_t pid, std::chrono::milliseconds timeout);
 // Reads from a pipe end until `n` bytes arrived or `timeout` passed: false on timeout/EOF.
 bool read_exact(int fd, void* buf, std::size_t n, std::chrono::milliseconds timeout);
 
+// What a program run by run_program did.
+struct ProgramResult {
+  ChildExit exit;
+  std::string out;  // everything it wrote to stdout
+  std::string err;  // and to stderr
+};
+
+// Runs argv[0] (a path) with `argv`, feeding it `input` on stdin, and waits
+// at most `timeout` (then SIGKILLs it). Captures stdout and stderr.
+ProgramResult run_program(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                          const std::string& input = {});
+
 }  // namespace shmq::test
