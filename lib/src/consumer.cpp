@@ -62,7 +62,6 @@ Status Message::settle(bool redeliver) noexcept {
   if (to == detail::LeaseState::Pending) {
     detail::notify(q.hot->data_futex, q.hot->consumers_parked);
   } else {
-    h.attachment().acked.fetch_add(1, kRelaxed);
     detail::notify(q.hot->space_futex, q.hot->producers_parked);
   }
   return Status::Ok;
@@ -134,7 +133,6 @@ Message Consumer::receive(std::chrono::nanoseconds timeout) noexcept {
   m.commit_ns_ = slot.commit_ns;
   m.data_ = q.payload(s);
   m.size_ = slot.length;
-  queue_->attachment().delivered.fetch_add(1, kRelaxed);
   return m;
 }
 

@@ -11,7 +11,7 @@
 //   64     QueueInfo       immutable configuration, covered by the checksum
 //   4096   QueueHot        tail cursor | producer parking | consumer parking
 //          GroupState[G]   per group: next cursor | redelivery gen | counters
-//          Attachment[256] per session: roles, parked flag, counters
+//          Attachment[256] per session: owner, roles, groups
 //          Slot[C]         64-byte SlotHeader + payload, stride multiple of 64
 //          LeaseEntry[G][C] per group and slot: lease word + lease deadline
 //          DlqEntry[D]     dead letters: 64-byte header + payload
@@ -36,7 +36,7 @@ namespace shmq::detail {
 
 inline constexpr std::uint64_t kQueueMagic = 0x3145'5551'514d'4853ULL;     // "SHMQQUE1"
 inline constexpr std::uint64_t kRegistryMagic = 0x3147'4552'514d'4853ULL;  // "SHMQREG1"
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kFalseSharingRange = 128;  // adjacent-line prefetch on x86
@@ -253,19 +253,18 @@ static_assert(sizeof(GroupState) == 256);
 static_assert(offsetof(GroupState, redeliver_gen) == 128);
 
 // Which sessions use this queue, indexed by session index; written only by
-// that session (and cleared by recovery once it is dead).
+// that session (and cleared by recovery once it is dead). No per-message
+// counters here: what a session holds is read from the lease and slot words'
+// owners, and an atomic add per message would cost every message ~5 ns.
 struct alignas(kFalseSharingRange) Attachment {
   std::atomic<std::uint32_t> owner;          // 0   Owner using the queue, 0 = none
   std::atomic<std::uint32_t> roles;          // 4   kRoleProducer | kRoleConsumer
   std::atomic<std::uint32_t> groups;         // 8   bit g: consumes group g
   std::uint32_t reserved0;                   // 12
-  std::atomic<std::uint64_t> committed;      // 16  messages this session committed
-  std::atomic<std::uint64_t> delivered;      // 24  messages this session received
-  std::atomic<std::uint64_t> acked;          // 32
-  std::uint8_t reserved[88];                 // 40
+  std::uint8_t reserved[112];                // 16
 };
 static_assert(sizeof(Attachment) == 128);
-static_assert(offsetof(Attachment, committed) == 16);
+static_assert(offsetof(Attachment, reserved) == 16);
 
 inline constexpr std::uint32_t kRoleProducer = 1;
 inline constexpr std::uint32_t kRoleConsumer = 2;

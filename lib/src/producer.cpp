@@ -93,7 +93,6 @@ Status Producer::commit_loan(Loan& loan, std::size_t length) noexcept {
                                    detail::monotonic_ns(), all_groups);
   loan.status_ = Status::InvalidHandle;  // used up either way
   if (s != Status::Ok) return s;
-  queue_->attachment().committed.fetch_add(1, kRelaxed);
   detail::notify(q.hot->data_futex, q.hot->consumers_parked);
   return Status::Ok;
 }

@@ -14,7 +14,7 @@ namespace shmq::detail {
 namespace {
 
 TEST(LayoutTest, VersionAndMagicArePinned) {
-  EXPECT_EQ(kLayoutVersion, 1U);
+  EXPECT_EQ(kLayoutVersion, 2U);
   EXPECT_EQ(kQueueMagic, 0x3145555151'4d4853ULL);
   EXPECT_EQ(kRegistryMagic, 0x3147455251'4d4853ULL);
 }
@@ -34,7 +34,7 @@ TEST(LayoutTest, StructSizesAndOffsetsArePinned) {
   EXPECT_EQ(sizeof(GroupState), 256U);
   EXPECT_EQ(offsetof(GroupState, recovered), 176U);
   EXPECT_EQ(sizeof(Attachment), 128U);
-  EXPECT_EQ(offsetof(Attachment, acked), 32U);
+  EXPECT_EQ(offsetof(Attachment, reserved), 16U);
   EXPECT_EQ(sizeof(SlotHeader), 64U);
   EXPECT_EQ(offsetof(SlotHeader, commit_ns), 16U);
   EXPECT_EQ(sizeof(LeaseEntry), 16U);
@@ -118,7 +118,8 @@ TEST_F(SegmentCheckTest, HalfInitialisedIsCorrupt) {
 
 TEST_F(SegmentCheckTest, OtherLayoutVersionIsMismatch) {
   header().layout_version.store(kLayoutVersion + 1);
-  expect_error(h.size, errc::version_mismatch, "layout version 2");
+  const std::string words = "layout version " + std::to_string(kLayoutVersion + 1);
+  expect_error(h.size, errc::version_mismatch, words.c_str());
 }
 
 TEST_F(SegmentCheckTest, FlippedInfoByteFailsChecksum) {
