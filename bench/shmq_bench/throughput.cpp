@@ -30,23 +30,31 @@ constexpr auto kReceivePoll = 50ms;  // how often an idle consumer checks whethe
 constexpr auto kStall = 30s;         // a producer blocked this long gives up
 constexpr std::chrono::seconds kRoundLimit{300};
 
-// Each consumer's first and last receive; the run's time is from the earliest
-// first to the latest last, so process start-up is not counted.
-struct alignas(128) Tally {
+// The run's clock: from the first message any consumer receives to the last
+// message of all, so process start-up is not counted, and no clock is read
+// per message (a clock read costs about as much as a message).
+struct alignas(128) RunClock {
   std::atomic<std::uint64_t> first_ns{UINT64_MAX};
   std::atomic<std::uint64_t> last_ns{0};
+  std::atomic<std::uint64_t> received{0};
   void reset() noexcept {
     first_ns = UINT64_MAX;
     last_ns = 0;
+    received = 0;
   }
-  void received(std::uint64_t now) noexcept {
-    if (first_ns.load(std::memory_order_relaxed) == UINT64_MAX) first_ns.store(now, std::memory_order_relaxed);
-    last_ns.store(now, std::memory_order_relaxed);
+  void started() noexcept {
+    std::uint64_t unset = UINT64_MAX;
+    first_ns.compare_exchange_strong(unset, now_ns(), std::memory_order_relaxed);
   }
-};
-
-struct alignas(128) Counter {
-  std::atomic<std::uint64_t> value{0};
+  // Counts `n` more received; true once all `total` are in (and stops the clock).
+  bool add(std::uint64_t n, std::uint64_t total) noexcept {
+    if (received.fetch_add(n, std::memory_order_relaxed) + n < total) return false;
+    last_ns.store(now_ns(), std::memory_order_relaxed);
+    return true;
+  }
+  [[nodiscard]] bool done(std::uint64_t total) const noexcept {
+    return received.load(std::memory_order_relaxed) >= total;
+  }
 };
 
 struct Row {
@@ -86,7 +94,7 @@ std::uint64_t sum_words(std::span<const std::byte> bytes) noexcept {
 class ThroughputRun {
  public:
   explicit ThroughputRun(const ThroughputOptions& o)
-      : o_(o), tallies_(o.consumers), errors_(o.producers + o.consumers) {
+      : o_(o), errors_(o.producers + o.consumers) {
     const bool enough_cores = o.producers + o.consumers <= std::max(2U, host_info().cores);
     wait_ = o.wait.value_or(enough_cores ? shmq::WaitStrategy::BusySpin : shmq::WaitStrategy::Adaptive);
     pinned_ = o.producers == 1 && o.consumers == 1;
@@ -133,9 +141,8 @@ class ThroughputRun {
   template <class Round>
   void measure(Row& row, std::uint64_t n, Round&& round) {
     if (!row.error.empty()) return;
-    for (std::size_t i = 0; i < tallies_.size(); ++i) tallies_[i].reset();
+    clock_->reset();
     for (std::size_t i = 0; i < errors_.size(); ++i) errors_[i].text[0] = '\0';
-    received_->value = 0;
     const std::vector<pid_t> children = round();
     const std::string problem = wait_all(children, kRoundLimit);
     if (!problem.empty()) {
@@ -144,11 +151,8 @@ class ThroughputRun {
         if (!errors_[i].empty()) row.error = errors_[i].text;
       return;
     }
-    std::uint64_t first = UINT64_MAX, last = 0;
-    for (std::size_t i = 0; i < tallies_.size(); ++i) {
-      first = std::min(first, tallies_[i].first_ns.load());
-      last = std::max(last, tallies_[i].last_ns.load());
-    }
+    const std::uint64_t first = clock_->first_ns, last = clock_->last_ns;
+    row.ns += last > first ? last - first : 0;
     row.messages += n;
     row.ns += last > first ? last - first : 0;
   }
@@ -158,7 +162,7 @@ class ThroughputRun {
   std::vector<pid_t> shmq_round(std::uint64_t size, std::uint64_t n) {
     std::vector<pid_t> children;
     for (std::uint32_t c = 0; c < o_.consumers; ++c)
-      children.push_back(spawn(cpu(1), [&, c] { shmq_consumer(size, n, tallies_[c]); }, errors_[c]));
+      children.push_back(spawn(cpu(1), [&] { shmq_consumer(size, n); }, errors_[c]));
     for (std::uint32_t p = 0; p < o_.producers; ++p) {
       const std::uint64_t share = n / o_.producers + (p < n % o_.producers ? 1 : 0);
       children.push_back(spawn(cpu(0), [&, share] { shmq_producer(size, share); }, errors_[o_.consumers + p]));
@@ -179,18 +183,20 @@ class ThroughputRun {
     }
   }
 
-  void shmq_consumer(std::uint64_t size, std::uint64_t total, Tally& tally) const {
+  void shmq_consumer(std::uint64_t size, std::uint64_t total) const {
     shmq::Client client({.ns = o_.ns});
     shmq::Consumer consumer = client.consumer(queue_name(size), "default", {wait_});
     std::uint64_t sum = 0;
-    while (received_->value.load(std::memory_order_relaxed) < total) {
+    bool started = false;
+    while (!clock_->done(total)) {
       shmq::Message m = consumer.receive(kReceivePoll);
       if (m.status() == shmq::Status::Timeout) continue;
       check(m.status(), "receive");
+      if (!started) clock_->started();
+      started = true;
       sum += sum_words(m.data());  // the consumer reads what it was sent
       check(m.ack(), "ack");
-      tally.received(now_ns());
-      received_->value.fetch_add(1, std::memory_order_relaxed);
+      if (clock_->add(1, total)) break;
     }
     sink_.store(sum, std::memory_order_relaxed);
   }
@@ -201,7 +207,7 @@ class ThroughputRun {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) throw std::system_error(errno, std::generic_category(), "socketpair");
     std::vector<pid_t> children;
-    children.push_back(spawn(o_.cpus[1], [&] { uds_reader(sv[1], size * n, tallies_[0]); }, errors_[0]));
+    children.push_back(spawn(o_.cpus[1], [&] { uds_reader(sv[1], size * n, *clock_); }, errors_[0]));
     children.push_back(spawn(o_.cpus[0], [&] { uds_writer(sv[0], size, n); }, errors_[1]));
     ::close(sv[0]);
     ::close(sv[1]);
@@ -220,13 +226,14 @@ class ThroughputRun {
     }
   }
 
-  static void uds_reader(int fd, std::uint64_t bytes, Tally& tally) {
+  static void uds_reader(int fd, std::uint64_t bytes, RunClock& clock) {
     std::vector<std::byte> buffer(256 * 1024);
     for (std::uint64_t got = 0; got < bytes;) {
       const ssize_t k = ::read(fd, buffer.data(), std::min<std::uint64_t>(buffer.size(), bytes - got));
       if (k > 0) {
+        if (got == 0) clock.started();
         got += static_cast<std::uint64_t>(k);
-        tally.received(now_ns());
+        (void)clock.add(static_cast<std::uint64_t>(k), bytes);
       } else if (k == 0) {
         throw std::runtime_error("uds: the writer closed early");
       } else if (errno != EINTR) {
@@ -294,8 +301,7 @@ class ThroughputRun {
   shmq::WaitStrategy wait_;
   bool pinned_;
   std::vector<Row> shmq_rows_, uds_rows_;
-  SharedArray<Tally> tallies_;
-  SharedArray<Counter> received_;
+  SharedArray<RunClock> clock_;
   SharedArray<ChildError> errors_;
   static inline std::atomic<std::uint64_t> sink_{0};
 };
