@@ -11,43 +11,6 @@
 namespace shmq {
 namespace detail {
 
-namespace {
-
-std::uint64_t realtime_ns() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-}
-
-bool initialised(const Segment& s) {
-  return s.size() >= sizeof(SegmentHeader) &&
-         reinterpret_cast<const SegmentHeader*>(s.data())->layout_version.load(std::memory_order_acquire) != 0;
-}
-
-// Opens the namespace's registry, creating it under the namespace lock if it
-// is missing or was left half-initialised by a creator that died.
-Segment open_or_create_registry(const std::string& ns) {
-  const std::string name = registry_segment_name(ns);
-  try {
-    Segment s = Segment::open(name);
-    if (initialised(s)) return s;
-  } catch (const Error& e) {
-    if (e.value() != errc::not_found && e.value() != errc::corrupt_segment) throw;
-  }
-  FileLock lock(namespace_lock_path(ns));
-  try {
-    Segment s = Segment::open(name);
-    if (initialised(s)) return s;
-    Segment::remove(name);  // its creator died while holding the lock
-  } catch (const Error& e) {
-    if (e.value() != errc::not_found && e.value() != errc::corrupt_segment) throw;
-  }
-  Segment s = Segment::create(name, kRegistrySize, 0600);
-  init_registry_segment(s.data(), ns, realtime_ns());
-  return s;
-}
-
-}  // namespace
-
 ClientState::ClientState(std::string ns_, ClientOptions options_)
     : ns(std::move(ns_)), options(std::move(options_)), registry_segment(open_or_create_registry(ns)) {
   if (options.heartbeat_interval.count() <= 0 || options.heartbeat_timeout <= options.heartbeat_interval)

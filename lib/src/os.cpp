@@ -433,6 +433,12 @@ std::uint64_t monotonic_ns() noexcept {
   return to_ns(ts);
 }
 
+std::uint64_t realtime_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return to_ns(ts);
+}
+
 std::uint64_t monotonic_ms_not_before() noexcept {
   static const std::uint64_t resolution_ns = [] {
     timespec r{};

@@ -104,6 +104,9 @@ void futex_wake_all(const std::uint32_t* word) noexcept;
 // CLOCK_MONOTONIC in nanoseconds (same clock in every process of the host).
 std::uint64_t monotonic_ns() noexcept;
 
+// CLOCK_REALTIME in nanoseconds: wall-clock times shown to people.
+std::uint64_t realtime_ns() noexcept;
+
 // A cheap reading of CLOCK_MONOTONIC in milliseconds that is never behind the
 // precise clock (CLOCK_MONOTONIC_COARSE plus its resolution): for lease
 // deadlines, which must not run out early.

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "header.hpp"
+#include "registry.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::detail {
@@ -17,11 +18,6 @@ namespace shmq::detail {
 namespace {
 
 [[noreturn]] void bad(const std::string& what) { throw Error(errc::invalid_argument, what); }
-
-std::uint64_t realtime_ns() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-}
 
 std::string queue_what(const std::string& ns, const std::string& name) {
   return "queue '" + name + "' (namespace '" + ns + "', /dev/shm/" + queue_segment_name(ns, name) + ")";
@@ -39,6 +35,27 @@ bool half_initialised(const Segment& s) {
 }
 
 }  // namespace
+
+Segment open_or_create_registry(const std::string& ns) {
+  const std::string name = registry_segment_name(ns);
+  try {
+    Segment s = Segment::open(name);
+    if (!half_initialised(s)) return s;
+  } catch (const Error& e) {
+    if (e.value() != errc::not_found && e.value() != errc::corrupt_segment) throw;
+  }
+  FileLock lock(namespace_lock_path(ns));
+  try {
+    Segment s = Segment::open(name);
+    if (!half_initialised(s)) return s;
+    Segment::remove(name);  // its creator died while holding the lock
+  } catch (const Error& e) {
+    if (e.value() != errc::not_found && e.value() != errc::corrupt_segment) throw;
+  }
+  Segment s = Segment::create(name, kRegistrySize, 0600);
+  init_registry_segment(s.data(), ns, realtime_ns());
+  return s;
+}
 
 QueueParams make_queue_params(const std::string& ns, const std::string& name, const QueueConfig& c) {
   validate_namespace(ns);

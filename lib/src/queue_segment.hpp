@@ -1,6 +1,6 @@
-// Creating, opening and removing queue segments: validation of a QueueConfig,
-// the /dev/shm object, and the view over it. Used by the client, the daemon
-// and the CLI alike.
+// The segments of a namespace: the registry, and creating, opening and
+// removing queue segments (validation of a QueueConfig, the /dev/shm object,
+// and the view over it). Used by the client, the daemon and the CLI alike.
 #pragma once
 
 #include <string>
@@ -14,6 +14,10 @@ namespace shmq::detail {
 // Checks every setting (throws errc::invalid_argument naming the bad value and
 // the allowed range) and turns it into segment parameters.
 QueueParams make_queue_params(const std::string& ns, const std::string& name, const QueueConfig& config);
+
+// Opens the namespace's registry, creating it under the namespace lock if it
+// is missing or was left half-initialised by a creator that died.
+Segment open_or_create_registry(const std::string& ns);
 
 struct MappedQueue {
   Segment segment;
