@@ -1,0 +1,52 @@
+// shmqd's configuration: the TOML file (schema in daemon/shmqd.example.toml)
+// and its validation. Every error names the file, line, column and dotted key,
+// and says what is expected, so a bad config stops shmqd before it creates
+// anything.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "shmq/config.hpp"
+
+namespace shmq::daemon {
+
+// A queue shmqd creates at start if it does not exist.
+struct QueueDefinition {
+  std::string name;
+  QueueConfig config;
+  std::optional<gid_t> owner_group;  // the segment is chowned to root:<group>
+  std::string owner_group_name;      // as written in the file (for messages)
+};
+
+struct DaemonConfig {
+  // Sessions are expected to beat every heartbeat_interval (a hint for the
+  // tools: clients choose their own) and are declared hung after
+  // heartbeat_timeout without one.
+  std::chrono::milliseconds heartbeat_interval{100};
+  std::chrono::milliseconds heartbeat_timeout{2000};
+  // How often the watchdog scans heartbeats and lease deadlines.
+  std::chrono::milliseconds scan_period{10};
+  std::vector<QueueDefinition> queues;  // in the order of the file
+};
+
+// A bad config file. what() is one line:
+//   "shmqd.toml:12:13: queues.orders.capacity: capacity 1000 is invalid: ..."
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reads and validates `path`. Throws ConfigError (also when the file cannot be read).
+DaemonConfig load_config(const std::string& path);
+
+// Validates TOML text; `source_name` names it in error messages.
+DaemonConfig parse_config(std::string_view text, const std::string& source_name);
+
+}  // namespace shmq::daemon

@@ -1,0 +1,86 @@
+// The shmqd process of one namespace: its config, the instance lock, the
+// queues it created or adopted, the mapped registry, and the event loop
+// everything else plugs into.
+//
+// Life cycle (main.cpp):
+//   Daemon d(ns, config);  // blocks SIGTERM/SIGINT/SIGHUP into the loop
+//   d.start();             // lock, queues, registry; throws if any fails
+//   ...report ready to a daemonizing parent...
+//   d.run();               // READY=1, loop until SIGTERM/SIGINT, STOPPING=1
+//
+// Extension points (issue #4, not here yet): the watchdog and the control
+// server become members of Daemon, constructed at the end of start() (they
+// need the registry) and registering on loop():
+//   * watchdog: loop().every(config().scan_period, [this] { watchdog_->scan(); })
+//     for heartbeats and lease deadlines, and loop().watch(pidfd, ...) per
+//     session (pidfd_open) for deaths;
+//   * control server: loop().watch(listen_fd, accept) and one watch per
+//     connection; create/delete requests go through create_queue-like members.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config.hpp"
+#include "event_loop.hpp"
+#include "instance_lock.hpp"
+#include "os.hpp"
+#include "queue_segment.hpp"
+#include "registry.hpp"
+
+namespace shmq::daemon {
+
+class Daemon {
+ public:
+  // Only sets up the loop and its signal handling (SIGTERM/SIGINT stop it,
+  // SIGHUP is logged): no file or segment is touched yet. Call it before any
+  // thread starts, so every thread inherits the blocked signals.
+  Daemon(std::string ns, DaemonConfig config);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Takes the instance lock (AlreadyRunning if another shmqd runs the
+  // namespace), checks that the configured queues can be made (owner groups,
+  // /dev/shm space), creates the missing ones (adopting existing ones, with a
+  // warning naming any difference from the config), and opens or creates the
+  // registry. Throws shmq::Error on failure, after removing the queues this
+  // call created: the daemon does not start half-way.
+  void start();
+
+  // Reports READY=1 to systemd, logs the ready line, runs the loop until
+  // SIGTERM/SIGINT, reports STOPPING=1. Every segment stays in place.
+  void run();
+
+  [[nodiscard]] EventLoop& loop() noexcept { return loop_; }
+  [[nodiscard]] const std::string& namespace_name() const noexcept { return ns_; }
+  [[nodiscard]] const DaemonConfig& config() const noexcept { return config_; }
+  // The session table (valid after start()).
+  [[nodiscard]] const detail::RegistryView& registry() const noexcept { return registry_; }
+  // The configured queues, mapped (valid after start()); a queue that could
+  // not be opened (corrupt, another version) is missing, with an error logged.
+  [[nodiscard]] const std::map<std::string, detail::MappedQueue>& queues() const noexcept { return queues_; }
+
+ private:
+  void check_can_create() const;
+  // Creates `q` or adopts the existing segment. True if this call created it.
+  bool ensure_queue(const QueueDefinition& q);
+  void adopt_queue(const QueueDefinition& q);
+  void map_registry();
+
+  const std::string ns_;
+  const DaemonConfig config_;
+  EventLoop loop_;
+  std::optional<InstanceLock> lock_;
+  std::map<std::string, detail::MappedQueue> queues_;
+  std::optional<detail::Segment> registry_segment_;
+  detail::RegistryView registry_;
+
+  // ---- plug-ins (issue #4; see the top of this file) ----
+  // std::unique_ptr<Watchdog> watchdog_;
+  // std::unique_ptr<ControlServer> control_;
+};
+
+}  // namespace shmq::daemon

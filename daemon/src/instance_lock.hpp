@@ -1,0 +1,50 @@
+// One shmqd per namespace: an exclusive fcntl lock on
+// /dev/shm/shmq.<ns>.shmqd.lock, held for the daemon's lifetime. The kernel
+// drops it when the process dies, however it dies, so a SIGKILLed daemon never
+// leaves it stuck and nobody removes a file by hand.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include <sys/types.h>
+
+namespace shmq::daemon {
+
+// Another shmqd holds the namespace. what(): the line to print.
+class AlreadyRunning : public std::runtime_error {
+ public:
+  AlreadyRunning(const std::string& what, pid_t holder) : std::runtime_error(what), holder_(holder) {}
+  // The holder's pid, 0 if unknown.
+  [[nodiscard]] pid_t holder() const noexcept { return holder_; }
+
+ private:
+  pid_t holder_;
+};
+
+// "/dev/shm/shmq.<ns>.shmqd.lock"
+std::string instance_lock_path(const std::string& ns);
+
+class InstanceLock {
+ public:
+  // Takes the lock without waiting and writes this process's pid into the file.
+  // Throws AlreadyRunning when another process holds it, shmq::Error when the
+  // file cannot be opened or locked for another reason.
+  //
+  // A POSIX record lock (F_SETLK), so F_GETLK names the holder's pid even
+  // before it wrote the file. It belongs to this process: it is not inherited
+  // by fork (take it after daemonizing), and closing any other descriptor of
+  // this file in this process would drop it (nothing else opens it).
+  explicit InstanceLock(const std::string& ns);
+  ~InstanceLock();  // closes the file: the lock goes; the file stays (see .cpp)
+  InstanceLock(const InstanceLock&) = delete;
+  InstanceLock& operator=(const InstanceLock&) = delete;
+
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+}  // namespace shmq::daemon

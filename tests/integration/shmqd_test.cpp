@@ -1,0 +1,397 @@
+// The shmqd program (daemon/): started for real (fork + exec) in a private
+// namespace. It creates the configured queues that clients then use, runs
+// once per namespace, refuses a bad config before creating anything, stops on
+// SIGTERM leaving every segment, restarts after SIGKILL with nothing to clean
+// up, and idles without burning CPU.
+//
+// Tests that start shmqd and talk to it contain "MultiProcess" (they run under
+// ThreadSanitizer too). A test makes its shmq::Client only after its last
+// fork: a Client owns a heartbeat thread (see multiprocess_test.cpp).
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "os.hpp"
+#include "shmq/shmq.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using shmq::Status;
+using shmq::test::ChildExit;
+using shmq::test::TestNamespace;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// Generous bounds: a sanitizer build on a loaded 2-core machine is slow, and a
+// bound only fails a broken daemon, it never paces a working one.
+constexpr auto kStartLimit = 30s;
+constexpr auto kStopLimit = 30s;
+constexpr const char* kReadyLine = "shmqd ready:";
+
+std::uint64_t now_ms() { return shmq::detail::monotonic_ns() / 1'000'000; }
+
+// A config file in /tmp, removed at the end of the test.
+class ConfigFile {
+ public:
+  explicit ConfigFile(const std::string& text) {
+    char name[] = "/tmp/shmqd_test_XXXXXX.toml";
+    const int fd = ::mkstemps(name, 5);
+    EXPECT_GE(fd, 0) << "mkstemps: " << std::strerror(errno);
+    path_ = name;
+    EXPECT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ::close(fd);
+  }
+  ~ConfigFile() { ::unlink(path_.c_str()); }
+  ConfigFile(const ConfigFile&) = delete;
+  ConfigFile& operator=(const ConfigFile&) = delete;
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A shmqd --foreground run as a child, with its stderr read through a pipe.
+// The destructor stops it (SIGTERM, then SIGKILL after kStopLimit) and reaps it.
+class Shmqd {
+ public:
+  explicit Shmqd(const TestNamespace& ns, const std::string& config_path = {}) {
+    std::vector<std::string> argv{SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name(),
+                                  "--log-level", "debug"};
+    if (!config_path.empty()) argv.insert(argv.end(), {"--config", config_path});
+    int err[2];
+    EXPECT_EQ(::pipe2(err, O_CLOEXEC), 0);
+    std::vector<char*> args;
+    for (std::string& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int null = ::open("/dev/null", O_RDWR);
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(err[1], 2);
+      ::execv(args[0], args.data());
+      std::_Exit(127);
+    }
+    ::close(err[1]);
+    err_fd_ = err[0];
+  }
+
+  ~Shmqd() {
+    if (pid_ > 0 && !exit_) (void)stop(SIGTERM);
+    if (err_fd_ >= 0) ::close(err_fd_);
+  }
+  Shmqd(const Shmqd&) = delete;
+  Shmqd& operator=(const Shmqd&) = delete;
+
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+
+  // Reads stderr until it contains `needle` (true), or EOF or `limit` (false).
+  bool wait_for(const std::string& needle, std::chrono::milliseconds limit = kStartLimit) {
+    const std::uint64_t deadline = now_ms() + static_cast<std::uint64_t>(limit.count());
+    while (err_.find(needle) == std::string::npos) {
+      const std::uint64_t now = now_ms();
+      if (now >= deadline || !read_some(static_cast<int>(deadline - now))) return false;
+    }
+    return true;
+  }
+
+  // Sends `signo`, reaps shmqd (SIGKILL after kStopLimit) and reads what it wrote.
+  ChildExit stop(int signo) {
+    ::kill(pid_, signo);
+    exit_ = shmq::test::wait_child(pid_, kStopLimit);
+    while (read_some(0)) {
+    }
+    return *exit_;
+  }
+
+  // Reads stderr for `period`: true if shmqd wrote nothing in that time.
+  bool quiet_for(std::chrono::milliseconds period) {
+    const std::size_t before = err_.size();
+    const std::uint64_t deadline = now_ms() + static_cast<std::uint64_t>(period.count());
+    for (std::uint64_t now = now_ms(); now < deadline; now = now_ms())
+      if (!read_some(static_cast<int>(deadline - now)) && err_fd_ < 0) break;
+    return err_.size() == before;
+  }
+
+  // Everything shmqd wrote to stderr so far.
+  [[nodiscard]] const std::string& err() const noexcept { return err_; }
+
+ private:
+  // One read, waiting at most `timeout_ms`; false on EOF, error or timeout.
+  bool read_some(int timeout_ms) {
+    if (err_fd_ < 0) return false;
+    pollfd p{err_fd_, POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) <= 0) return false;
+    char buf[4096];
+    const ssize_t n = ::read(err_fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) return true;
+    if (n <= 0) {
+      ::close(err_fd_);
+      err_fd_ = -1;
+      return false;
+    }
+    err_.append(buf, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  pid_t pid_ = -1;
+  int err_fd_ = -1;
+  std::string err_;
+  std::optional<ChildExit> exit_;
+};
+
+std::string shm_path(const TestNamespace& ns, const std::string& queue) {
+  return "/dev/shm/" + shmq::detail::queue_segment_name(ns.name(), queue);
+}
+
+std::vector<std::string> objects_of(const TestNamespace& ns) {
+  std::vector<std::string> names;
+  for (const std::string& o : ns.objects()) names.push_back(o.substr(shmq::detail::namespace_prefix(ns.name()).size()));
+  return names;
+}
+
+// CPU time of `pid` in clock ticks (utime + stime, fields 14 and 15 of /proc/<pid>/stat).
+std::uint64_t cpu_ticks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);  // one line
+  // The command name (field 2) may hold spaces: count fields after its ')'.
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  std::uint64_t utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return utime + stime;
+}
+
+const char* const kTwoQueues = R"(
+[daemon]
+heartbeat_interval_ms = 100
+heartbeat_timeout_ms = 2000
+
+[queues.orders]
+capacity = 8
+slot_size = 64
+mode = 0o660
+owner_group = "root"
+
+[[queues.orders.groups]]
+name = "billing"
+
+[[queues.orders.groups]]
+name = "audit"
+delivery = "at-most-once"
+
+[queues.plain]
+)";
+
+std::string receive_text(shmq::Consumer& consumer) {
+  shmq::Message m = consumer.receive(10s);
+  if (!m) return std::string("<") + shmq::to_string(m.status()) + ">";
+  std::string text(m.text());
+  if (m.ack() != Status::Ok) return "<ack failed>";
+  return text;
+}
+
+// ---- tests ----------------------------------------------------------------------
+
+TEST(ShmqdTest, MultiProcessCreatesConfiguredQueuesThatClientsUse) {
+  TestNamespace ns;
+  ConfigFile config(kTwoQueues);
+  Shmqd daemon(ns, config.path());
+  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  EXPECT_THAT(daemon.err(), HasSubstr("shmqd ready: namespace " + ns.name() + ", 2 queues, pid " +
+                                      std::to_string(daemon.pid())));
+  const std::vector<std::string> objects = objects_of(ns);
+  EXPECT_THAT(objects, Contains("q.orders"));
+  EXPECT_THAT(objects, Contains("q.plain"));
+  EXPECT_THAT(objects, Contains("registry"));
+
+  struct stat st {};
+  ASSERT_EQ(::stat(shm_path(ns, "orders").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777U, 0660U);
+  EXPECT_EQ(st.st_gid, 0U);  // owner_group "root"
+  ASSERT_EQ(::stat(shm_path(ns, "plain").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777U, 0600U);
+
+  // The last fork is behind us: a Client may start its heartbeat thread now.
+  shmq::Client client({.ns = ns.name()});
+  shmq::Producer producer = client.producer("orders");
+  shmq::Consumer billing = client.consumer("orders", "billing");
+  shmq::Consumer audit = client.consumer("orders", "audit");
+  EXPECT_EQ(audit.mode(), shmq::DeliveryMode::AtMostOnce);
+  ASSERT_EQ(producer.send("order 1", 10s), Status::Ok);
+  EXPECT_EQ(receive_text(billing), "order 1");
+  EXPECT_EQ(receive_text(audit), "order 1");
+
+  shmq::Producer plain_producer = client.producer("plain");
+  shmq::Consumer plain_consumer = client.consumer("plain");
+  ASSERT_EQ(plain_producer.send("hello", 10s), Status::Ok);
+  EXPECT_EQ(receive_text(plain_consumer), "hello");
+}
+
+TEST(ShmqdTest, MultiProcessSecondInstanceExitsNamingTheFirst) {
+  TestNamespace ns;
+  Shmqd first(ns);
+  ASSERT_TRUE(first.wait_for(kReadyLine)) << first.err();
+  const auto second = shmq::test::run_program(
+      {SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name()}, kStartLimit);
+  EXPECT_TRUE(second.exit.exited) << second.err;
+  EXPECT_EQ(second.exit.code, 3) << second.err;
+  EXPECT_THAT(second.err, HasSubstr("another shmqd (pid " + std::to_string(first.pid()) +
+                                    ") already runs namespace \"" + ns.name() + "\""));
+  // Daemonized, the parent reports the same refusal.
+  const auto background =
+      shmq::test::run_program({SHMQ_TEST_SHMQD_PATH, "--namespace", ns.name()}, kStartLimit);
+  EXPECT_EQ(background.exit.code, 3) << background.err;
+  EXPECT_THAT(background.err, HasSubstr("pid " + std::to_string(first.pid())));
+  // The first one is unaffected.
+  EXPECT_EQ(::kill(first.pid(), 0), 0);
+}
+
+TEST(ShmqdTest, BadConfigExitsBeforeCreatingAnything) {
+  TestNamespace ns;
+  // A good queue first: it must not be created either.
+  ConfigFile config("[queues.good]\ncapacity = 8\n\n[queues.orders]\nslot_size = 64\ncapacity = 1000\n");
+  const auto r = shmq::test::run_program(
+      {SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name(), "--config", config.path()}, kStartLimit);
+  EXPECT_TRUE(r.exit.exited);
+  EXPECT_EQ(r.exit.code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(config.path() + ":6:12: queues.orders.capacity: "));
+  EXPECT_THAT(r.err, HasSubstr("power of two"));
+  EXPECT_THAT(objects_of(ns), testing::IsEmpty());
+  // A missing file and an unknown flag are refused the same way.
+  const auto missing = shmq::test::run_program(
+      {SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name(), "--config", config.path() + ".nope"},
+      kStartLimit);
+  EXPECT_EQ(missing.exit.code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("cannot read the config file"));
+  const auto flag = shmq::test::run_program({SHMQ_TEST_SHMQD_PATH, "--namespace", ns.name(), "--frobnicate"},
+                                            kStartLimit);
+  EXPECT_EQ(flag.exit.code, 2);
+  EXPECT_THAT(objects_of(ns), testing::IsEmpty());
+}
+
+TEST(ShmqdTest, MultiProcessSigtermExitsZeroAndLeavesSegments) {
+  TestNamespace ns;
+  ConfigFile config(kTwoQueues);
+  std::optional<Shmqd> daemon(std::in_place, ns, config.path());
+  ASSERT_TRUE(daemon->wait_for(kReadyLine)) << daemon->err();
+  // Attached before the daemon stops, exchanging messages after it stopped.
+  shmq::Client client({.ns = ns.name()});
+  shmq::Producer producer = client.producer("orders");
+  shmq::Consumer billing = client.consumer("orders", "billing");
+  ASSERT_EQ(producer.send("before", 10s), Status::Ok);
+
+  const ChildExit e = daemon->stop(SIGTERM);
+  EXPECT_TRUE(e.exited) << daemon->err();
+  EXPECT_EQ(e.code, 0) << daemon->err();
+  EXPECT_THAT(daemon->err(), HasSubstr("SIGTERM received"));
+  const std::vector<std::string> objects = objects_of(ns);
+  EXPECT_THAT(objects, Contains("q.orders"));
+  EXPECT_THAT(objects, Contains("q.plain"));
+  EXPECT_THAT(objects, Contains("registry"));
+
+  ASSERT_EQ(producer.send("after", 10s), Status::Ok);
+  EXPECT_EQ(receive_text(billing), "before");
+  EXPECT_EQ(receive_text(billing), "after");
+}
+
+TEST(ShmqdTest, MultiProcessRestartAfterSigkillNeedsNoCleanup) {
+  TestNamespace ns;
+  ConfigFile config(kTwoQueues);
+  {
+    Shmqd first(ns, config.path());
+    ASSERT_TRUE(first.wait_for(kReadyLine)) << first.err();
+    const ChildExit e = first.stop(SIGKILL);
+    EXPECT_EQ(e.signal, SIGKILL);
+  }
+  // The lock file, the queues and the registry are all still there.
+  EXPECT_THAT(objects_of(ns), Contains("shmqd.lock"));
+  Shmqd second(ns, config.path());
+  ASSERT_TRUE(second.wait_for(kReadyLine)) << second.err();
+  EXPECT_THAT(second.err(), HasSubstr("adopted queue orders"));
+  EXPECT_THAT(second.err(), HasSubstr("adopted queue plain"));
+  EXPECT_THAT(second.err(), Not(HasSubstr("created queue")));
+  EXPECT_THAT(second.err(), Not(HasSubstr("created the registry")));
+  // And the restarted one holds the namespace now.
+  const auto third = shmq::test::run_program(
+      {SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name()}, kStartLimit);
+  EXPECT_EQ(third.exit.code, 3);
+  EXPECT_THAT(third.err, HasSubstr("pid " + std::to_string(second.pid())));
+}
+
+TEST(ShmqdTest, MultiProcessWarnsWhenAnExistingQueueDiffersFromTheConfig) {
+  TestNamespace ns;
+  {
+    ConfigFile small("[queues.orders]\ncapacity = 8\nslot_size = 64\n");
+    Shmqd first(ns, small.path());
+    ASSERT_TRUE(first.wait_for(kReadyLine)) << first.err();
+  }
+  ConfigFile big("[queues.orders]\ncapacity = 16\nslot_size = 64\n");
+  Shmqd second(ns, big.path());
+  ASSERT_TRUE(second.wait_for(kReadyLine)) << second.err();
+  EXPECT_THAT(second.err(), HasSubstr("queue orders exists with other settings"));
+  EXPECT_THAT(second.err(), HasSubstr("capacity 8 (config: 16)"));
+}
+
+TEST(ShmqdTest, MultiProcessDaemonizesOnceReady) {
+  TestNamespace ns;
+  ConfigFile config(kTwoQueues);
+  const auto r = shmq::test::run_program(
+      {SHMQ_TEST_SHMQD_PATH, "--namespace", ns.name(), "--config", config.path()}, kStartLimit);
+  ASSERT_EQ(r.exit.code, 0) << r.err;
+  // Ready means created: the queues exist when the parent has exited.
+  EXPECT_THAT(objects_of(ns), Contains("q.orders"));
+  // The daemon's pid is in the lock file; stop it and wait until it is gone.
+  std::ifstream lock("/dev/shm/" + shmq::detail::namespace_prefix(ns.name()) + "shmqd.lock");
+  pid_t pid = 0;
+  ASSERT_TRUE(lock >> pid);
+  ASSERT_GT(pid, 0);
+  const int pidfd = shmq::detail::pidfd_open(pid);
+  ASSERT_GE(pidfd, 0) << "the daemonized shmqd is not running";
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  pollfd p{pidfd, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kStopLimit).count())), 1)
+      << "the daemonized shmqd did not stop on SIGTERM";
+  ::close(pidfd);
+}
+
+TEST(ShmqdTest, MultiProcessIdlesBelowOnePercentOfACore) {
+  TestNamespace ns;
+  ConfigFile config(kTwoQueues);
+  Shmqd daemon(ns, config.path());
+  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  const std::uint64_t cpu_before = cpu_ticks(daemon.pid());
+  const std::uint64_t wall_before = now_ms();
+  // The measurement window, not a synchronisation: shmqd has nothing to do,
+  // and must not print anything either.
+  EXPECT_TRUE(daemon.quiet_for(1500ms)) << daemon.err();
+  const std::uint64_t cpu_ms = (cpu_ticks(daemon.pid()) - cpu_before) * 1000 / static_cast<std::uint64_t>(::sysconf(_SC_CLK_TCK));
+  const std::uint64_t wall_ms = now_ms() - wall_before;
+  EXPECT_LT(cpu_ms * 100, wall_ms) << "shmqd used " << cpu_ms << " ms of CPU in " << wall_ms << " ms while idle";
+}
+
+}  // namespace
