@@ -30,6 +30,7 @@
 
 #include "os.hpp"
 #include "shmq/shmq.hpp"
+#include "shmqd_process.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -37,128 +38,16 @@ namespace {
 using namespace std::chrono_literals;
 using shmq::Status;
 using shmq::test::ChildExit;
+using shmq::test::ConfigFile;
+using shmq::test::kReadyLine;
+using shmq::test::kStartLimit;
+using shmq::test::kStopLimit;
+using shmq::test::now_ms;
+using shmq::test::Shmqd;
 using shmq::test::TestNamespace;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-// Generous bounds: a sanitizer build on a loaded 2-core machine is slow, and a
-// bound only fails a broken daemon, it never paces a working one.
-constexpr auto kStartLimit = 30s;
-constexpr auto kStopLimit = 30s;
-constexpr const char* kReadyLine = "shmqd ready:";
-
-std::uint64_t now_ms() { return shmq::detail::monotonic_ns() / 1'000'000; }
-
-// A config file in /tmp, removed at the end of the test.
-class ConfigFile {
- public:
-  explicit ConfigFile(const std::string& text) {
-    char name[] = "/tmp/shmqd_test_XXXXXX.toml";
-    const int fd = ::mkstemps(name, 5);
-    EXPECT_GE(fd, 0) << "mkstemps: " << std::strerror(errno);
-    path_ = name;
-    EXPECT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
-    ::close(fd);
-  }
-  ~ConfigFile() { ::unlink(path_.c_str()); }
-  ConfigFile(const ConfigFile&) = delete;
-  ConfigFile& operator=(const ConfigFile&) = delete;
-  [[nodiscard]] const std::string& path() const noexcept { return path_; }
-
- private:
-  std::string path_;
-};
-
-// A shmqd --foreground run as a child, with its stderr read through a pipe.
-// The destructor stops it (SIGTERM, then SIGKILL after kStopLimit) and reaps it.
-class Shmqd {
- public:
-  explicit Shmqd(const TestNamespace& ns, const std::string& config_path = {}) {
-    std::vector<std::string> argv{SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name(),
-                                  "--log-level", "debug"};
-    if (!config_path.empty()) argv.insert(argv.end(), {"--config", config_path});
-    int err[2];
-    EXPECT_EQ(::pipe2(err, O_CLOEXEC), 0);
-    std::vector<char*> args;
-    for (std::string& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int null = ::open("/dev/null", O_RDWR);
-      ::dup2(null, 0);
-      ::dup2(null, 1);
-      ::dup2(err[1], 2);
-      ::execv(args[0], args.data());
-      std::_Exit(127);
-    }
-    ::close(err[1]);
-    err_fd_ = err[0];
-  }
-
-  ~Shmqd() {
-    if (pid_ > 0 && !exit_) (void)stop(SIGTERM);
-    if (err_fd_ >= 0) ::close(err_fd_);
-  }
-  Shmqd(const Shmqd&) = delete;
-  Shmqd& operator=(const Shmqd&) = delete;
-
-  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
-
-  // Reads stderr until it contains `needle` (true), or EOF or `limit` (false).
-  bool wait_for(const std::string& needle, std::chrono::milliseconds limit = kStartLimit) {
-    const std::uint64_t deadline = now_ms() + static_cast<std::uint64_t>(limit.count());
-    while (err_.find(needle) == std::string::npos) {
-      const std::uint64_t now = now_ms();
-      if (now >= deadline || !read_some(static_cast<int>(deadline - now))) return false;
-    }
-    return true;
-  }
-
-  // Sends `signo`, reaps shmqd (SIGKILL after kStopLimit) and reads what it wrote.
-  ChildExit stop(int signo) {
-    ::kill(pid_, signo);
-    exit_ = shmq::test::wait_child(pid_, kStopLimit);
-    while (read_some(0)) {
-    }
-    return *exit_;
-  }
-
-  // Reads stderr for `period`: true if shmqd wrote nothing in that time.
-  bool quiet_for(std::chrono::milliseconds period) {
-    const std::size_t before = err_.size();
-    const std::uint64_t deadline = now_ms() + static_cast<std::uint64_t>(period.count());
-    for (std::uint64_t now = now_ms(); now < deadline; now = now_ms())
-      if (!read_some(static_cast<int>(deadline - now)) && err_fd_ < 0) break;
-    return err_.size() == before;
-  }
-
-  // Everything shmqd wrote to stderr so far.
-  [[nodiscard]] const std::string& err() const noexcept { return err_; }
-
- private:
-  // One read, waiting at most `timeout_ms`; false on EOF, error or timeout.
-  bool read_some(int timeout_ms) {
-    if (err_fd_ < 0) return false;
-    pollfd p{err_fd_, POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms) <= 0) return false;
-    char buf[4096];
-    const ssize_t n = ::read(err_fd_, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) return true;
-    if (n <= 0) {
-      ::close(err_fd_);
-      err_fd_ = -1;
-      return false;
-    }
-    err_.append(buf, static_cast<std::size_t>(n));
-    return true;
-  }
-
-  pid_t pid_ = -1;
-  int err_fd_ = -1;
-  std::string err_;
-  std::optional<ChildExit> exit_;
-};
 
 std::string shm_path(const TestNamespace& ns, const std::string& queue) {
   return "/dev/shm/" + shmq::detail::queue_segment_name(ns.name(), queue);
