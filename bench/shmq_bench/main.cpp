@@ -11,6 +11,8 @@
 #include <CLI/CLI.hpp>
 
 #include "bench_common.hpp"
+#include "os.hpp"
+#include "shmq/error.hpp"
 #include "latency.hpp"
 #include "throughput.hpp"
 #include "transports.hpp"
@@ -33,6 +35,14 @@ std::array<int, 2> checked_cpus(const std::vector<int>& given) {
   }
   if (cpus[0] == cpus[1]) throw CLI::ValidationError("--cpus", "the two processes need two different CPUs");
   return cpus;
+}
+
+void check_namespace(const std::string& ns) {
+  try {
+    shmq::detail::validate_namespace(ns);
+  } catch (const shmq::Error& e) {
+    throw CLI::ValidationError("--namespace", e.what());
+  }
 }
 
 // Fails before a long run, not after it.
@@ -86,6 +96,8 @@ int main(int argc, char** argv) {
   latency->add_option("--cpus", lat_cpus, "ping CPU,echo CPU; default: the first two allowed")
       ->delimiter(',')
       ->expected(2);
+  latency->add_option("--namespace", lat.ns, "shmq namespace of the run (swept before and after)")
+      ->capture_default_str();
   latency->add_option("--json", lat.json, "write the results as JSON");
   latency->add_option("--plot", lat.plot, "draw percentile and size charts (.svg or .png, gnuplot)");
 
@@ -113,16 +125,20 @@ int main(int argc, char** argv) {
   throughput->add_option("--wait", wait, "spin, yield, park or adaptive; default: spin if every process has a CPU")
       ->check(CLI::IsMember({"spin", "yield", "park", "adaptive"}));
   throughput->add_option("--cpus", thr_cpus, "producer CPU,consumer CPU (1 -> 1)")->delimiter(',')->expected(2);
+  throughput->add_option("--namespace", thr.ns, "shmq namespace of the run (swept before and after)")
+      ->capture_default_str();
   throughput->add_option("--json", thr.json, "write the results as JSON");
 
   try {
     app.parse(argc, argv);
     if (latency->parsed()) {
+      check_namespace(lat.ns);
       lat.cpus = checked_cpus(lat_cpus);
       lat.round = std::chrono::milliseconds(round_ms);
       check_writable(lat.json, "--json");
       check_plot_name(lat.plot);
     } else {
+      check_namespace(thr.ns);
       thr.cpus = checked_cpus(thr_cpus);
       if ((thr.capacity & (thr.capacity - 1)) != 0)
         throw CLI::ValidationError("--capacity", "must be a power of two");

@@ -31,6 +31,7 @@ class BenchCli : public ::testing::Test {
   [[nodiscard]] std::string file(const char* name) const { return (dir_ / name).string(); }
 
   std::filesystem::path dir_;
+  shmq::test::TestNamespace ns_;  // swept even if a run is killed
 };
 
 // With stdio: GCC 12 warns (-Wnull-dereference) inside istreambuf_iterator.
@@ -53,7 +54,7 @@ std::set<std::string> keys_of(const nlohmann::json& object) {
 }
 
 TEST_F(BenchCli, LatencyReportsEveryRowInTheDocumentedShape) {
-  const auto r = run_program({kBench, "latency", "--transports", "floor,shmq-spin,shmq-park,uds,pipe-spin", "--sizes",
+  const auto r = run_program({kBench, "latency", "--namespace", ns_.name(), "--transports", "floor,shmq-spin,shmq-park,uds,pipe-spin", "--sizes",
                               "8,4096", "--groups", "1,2", "--samples", "300", "--duration", "0.2", "--round-ms",
                               "5", "--json", file("lat.json"), "--plot", file("lat.svg")},
                              120s);
@@ -85,7 +86,7 @@ TEST_F(BenchCli, LatencyReportsEveryRowInTheDocumentedShape) {
 }
 
 TEST_F(BenchCli, ThroughputComparesShmqWithUds) {
-  const auto r = run_program({kBench, "throughput", "--sizes", "64", "--messages", "20000", "--rounds", "2", "--json",
+  const auto r = run_program({kBench, "throughput", "--namespace", ns_.name(), "--sizes", "64", "--messages", "20000", "--rounds", "2", "--json",
                               file("thr.json")},
                              120s);
   ASSERT_TRUE(r.exit.exited && r.exit.code == 0) << r.err;
@@ -98,7 +99,7 @@ TEST_F(BenchCli, ThroughputComparesShmqWithUds) {
 }
 
 TEST_F(BenchCli, ManyProducersAndConsumersDeliverEveryMessage) {
-  const auto r = run_program({kBench, "throughput", "--sizes", "4096", "--producers", "3", "--consumers", "2",
+  const auto r = run_program({kBench, "throughput", "--namespace", ns_.name(), "--sizes", "4096", "--producers", "3", "--consumers", "2",
                               "--messages", "30000", "--rounds", "1", "--json", file("thr.json")},
                              120s);
   ASSERT_TRUE(r.exit.exited && r.exit.code == 0) << r.err;
@@ -123,6 +124,7 @@ TEST_F(BenchCli, BadInputIsAUsageErrorThatSaysWhy) {
       {{"latency", "--plot", "chart.pdf"}, ".svg or .png"},
       {{"latency", "--json", "/nonexistent-dir/x.json"}, "cannot write"},
       {{"throughput", "--capacity", "1000"}, "power of two"},
+      {{"latency", "--namespace", "no.dots"}, "--namespace"},
       {{"throughput", "--wait", "sometimes"}, "--wait"},
       {{}, "subcommand"},
   };
