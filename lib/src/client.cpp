@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "client_state.hpp"
+#include "control_client.hpp"
 #include "recovery.hpp"
 #include "wait.hpp"
 
@@ -17,6 +18,9 @@ ClientState::ClientState(std::string ns_, ClientOptions options_)
     throw Error(errc::invalid_argument, "heartbeat interval " + std::to_string(options.heartbeat_interval.count()) +
                                             " ms / timeout " + std::to_string(options.heartbeat_timeout.count()) +
                                             " ms is invalid: the interval must be positive and below the timeout");
+  if (options.daemon_timeout.count() <= 0)
+    throw Error(errc::invalid_argument, "daemon timeout " + std::to_string(options.daemon_timeout.count()) +
+                                            " ms is invalid: give a positive time (default 10000 ms)");
   registry = open_registry_view(registry_segment.data(), registry_segment.size(), ns,
                                 "registry of namespace '" + ns + "' (/dev/shm/" + registry_segment_name(ns) + ")");
   const auto pid = ::getpid();
@@ -96,10 +100,31 @@ Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 
 void Client::create_queue(const std::string& name, const QueueConfig& config) {
-  (void)detail::create_queue_segment(state_->ns, name, config);
+  const detail::ControlRequest request{detail::ControlOp::Create, name, config};
+  if (const auto reply = detail::call_daemon(state_->ns, request, state_->options.daemon_timeout)) {
+    if (!reply->ok) throw Error(reply->code, reply->error);
+    return;
+  }
+  (void)detail::create_queue_segment(state_->ns, name, config);  // no daemon
 }
 
-bool Client::delete_queue(const std::string& name) { return detail::remove_queue_segment(state_->ns, name); }
+bool Client::delete_queue(const std::string& name) {
+  const detail::ControlRequest request{detail::ControlOp::Delete, name, {}};
+  if (const auto reply = detail::call_daemon(state_->ns, request, state_->options.daemon_timeout)) {
+    if (reply->ok) return true;
+    if (reply->code == errc::not_found) return false;
+    throw Error(reply->code, reply->error);
+  }
+  return detail::remove_queue_segment(state_->ns, name);  // no daemon
+}
+
+std::uint64_t Client::purge_queue(const std::string& name) {
+  const detail::ControlRequest request{detail::ControlOp::Purge, name, {}};
+  const auto reply = detail::call_daemon(state_->ns, request, state_->options.daemon_timeout);
+  if (!reply) throw detail::no_daemon_error(state_->ns);
+  if (!reply->ok) throw Error(reply->code, reply->error);
+  return reply->purged;
+}
 
 std::vector<std::string> Client::list_queues() const { return detail::list_queue_names(state_->ns); }
 

@@ -17,6 +17,7 @@
 #include "client_state.hpp"
 #include "crash_point.hpp"
 #include "parking.hpp"
+#include "purge.hpp"
 #include "queue_segment.hpp"
 #include "recovery.hpp"
 #include "registry.hpp"
@@ -105,6 +106,16 @@ int child_workload(const std::string& ns, const std::string& point, std::uint32_
   consume(g0, 0, log, /*keep_last=*/true);
   consume(g1, 1, log);
   consume(g2, 2, log);
+
+  // purge.partial: two messages sent to be purged (not logged as committed:
+  // dropping them is the point), purged with g0's last message still leased.
+  for (int i = 0; i < 2; ++i) {
+    Loan loan = p.loan(8, 20ms);
+    if (loan) (void)loan.commit();
+  }
+  const detail::MappedQueue purged = detail::open_queue_segment(ns, "q");
+  (void)detail::purge(purged.view);
+
   Consumer parked = client.consumer("q", "g1", {WaitStrategy::Park});
   (void)parked.receive(2ms);  // park.counted
   return 0;

@@ -1,6 +1,7 @@
 // Client: attaches this process to the shmq runtime of a namespace.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,12 +30,34 @@ class Client {
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
 
-  // Creates a queue. errc::already_exists if it exists, errc::invalid_argument
-  // for a bad setting, errc::no_space if /dev/shm is too small (says how much
-  // is needed).
+  // Queue management goes through the namespace's shmqd when one answers on
+  // its control socket (/dev/shm/shmq.<ns>.shmqd.sock): the daemon checks this
+  // process's uid/gid and owns the segments. With no shmqd (no socket, or
+  // connection refused) create_queue and delete_queue fall back to creating
+  // or removing the segment directly, with this process's own permissions;
+  // purge_queue needs the daemon. A call to the daemon takes at most
+  // ClientOptions::daemon_timeout (errc::timeout past it: a stopped or stuck
+  // daemon never hangs the caller). Errors the daemon reports come back as
+  // shmq::Error with its code and message.
+
+  // Creates a queue. Through shmqd the segment is owned by this process's uid
+  // with config.mode, and by the group the daemon's config names for the
+  // queue (owner_group), else this process's gid. errc::already_exists if it
+  // exists, errc::invalid_argument for a bad setting (the message names it),
+  // errc::no_space if /dev/shm is too small (says how much is needed).
   void create_queue(const std::string& name, const QueueConfig& config);
-  // Removes the queue's name; processes attached keep their mapping. False if absent.
+  // Removes the queue's name; processes attached keep their mapping. False if
+  // absent. Through shmqd only the queue's owner, a member of its group or
+  // root may (errc::permission_denied says who may).
   bool delete_queue(const std::string& name);
+  // Drops every message of the queue no consumer holds, in every group: those
+  // not delivered yet and those waiting for redelivery. Messages leased to a
+  // consumer stay (its ack works as before). Returns the messages dropped,
+  // summed over the groups (a message dropped by two groups counts twice).
+  // Needs shmqd (errc::daemon_unavailable: "no shmqd in namespace X: start
+  // `shmqd --namespace X`"); allowed to the owner, the group and root;
+  // errc::not_found if the queue does not exist.
+  std::uint64_t purge_queue(const std::string& name);
   // Names of the queues of this namespace.
   [[nodiscard]] std::vector<std::string> list_queues() const;
 

@@ -50,6 +50,9 @@ struct ClientOptions {
   // long without one before the watchdog declares the session hung.
   std::chrono::milliseconds heartbeat_interval{100};
   std::chrono::milliseconds heartbeat_timeout{2'000};
+  // How long a request to shmqd (create, delete, purge) may take, connect to
+  // reply, before it fails with errc::timeout.
+  std::chrono::milliseconds daemon_timeout{10'000};
 };
 
 // Forever, for the blocking calls.
