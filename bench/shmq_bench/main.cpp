@@ -1,5 +1,6 @@
 // shmq-bench: latency and throughput of shmq against the floor and the
-// kernel's IPC, measured in the same run (see the README's benchmark section).
+// kernel's IPC, measured in the same run (see the README's benchmark section),
+// and how fast shmqd gives a dead or hung consumer's messages to another.
 #include <cstdio>
 #include <exception>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "os.hpp"
 #include "shmq/error.hpp"
 #include "latency.hpp"
+#include "recovery_time.hpp"
 #include "throughput.hpp"
 #include "transports.hpp"
 
@@ -129,6 +131,25 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   throughput->add_option("--json", thr.json, "write the results as JSON");
 
+  RecoveryOptions rec;
+  rec.ns = ns;
+  std::uint32_t heartbeat_timeout_ms = 300;
+  CLI::App* recovery = app.add_subcommand(
+      "recovery", "kill -9 / SIGSTOP a consumer holding leases: time until another consumer has them (starts shmqd)");
+  recovery->footer("Example: shmq-bench recovery --rounds 50 --leases 16");
+  recovery->add_option("--rounds", rec.rounds, "rounds per scenario")
+      ->check(CLI::Range(1, 10'000))
+      ->capture_default_str();
+  recovery->add_option("--leases", rec.leases, "messages the victim holds")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  recovery->add_option("--heartbeat-timeout", heartbeat_timeout_ms, "ms, of the SIGSTOPped victim")
+      ->check(CLI::Range(10, 60'000))
+      ->capture_default_str();
+  recovery->add_option("--shmqd", rec.shmqd, "the daemon; default: ../daemon/shmqd next to shmq-bench, else PATH");
+  recovery->add_option("--namespace", rec.ns, "shmq namespace of the run (swept before and after)")
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
     if (latency->parsed()) {
@@ -137,6 +158,9 @@ int main(int argc, char** argv) {
       lat.round = std::chrono::milliseconds(round_ms);
       check_writable(lat.json, "--json");
       check_plot_name(lat.plot);
+    } else if (recovery->parsed()) {
+      check_namespace(rec.ns);
+      rec.heartbeat_timeout = std::chrono::milliseconds(heartbeat_timeout_ms);
     } else {
       check_namespace(thr.ns);
       thr.cpus = checked_cpus(thr_cpus);
@@ -157,7 +181,9 @@ int main(int argc, char** argv) {
   }
 
   try {
-    return latency->parsed() ? run_latency(lat) : run_throughput(thr);
+    if (latency->parsed()) return run_latency(lat);
+    if (recovery->parsed()) return run_recovery(rec);
+    return run_throughput(thr);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "shmq-bench: %s\n", e.what());
     return 1;

@@ -131,6 +131,7 @@ void Daemon::start() {
   }
   // ---- plug-ins (issue #4): construct the watchdog and the control server
   // here; they register their descriptors and ticks on loop_.
+  watchdog_ = std::make_unique<Watchdog>(loop_, ns_, config_, registry_);
 }
 
 void Daemon::check_can_create() const {

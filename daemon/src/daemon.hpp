@@ -29,6 +29,7 @@
 #include "os.hpp"
 #include "queue_segment.hpp"
 #include "registry.hpp"
+#include "watchdog.hpp"
 
 namespace shmq::daemon {
 
@@ -79,7 +80,7 @@ class Daemon {
   detail::RegistryView registry_;
 
   // ---- plug-ins (issue #4; see the top of this file) ----
-  // std::unique_ptr<Watchdog> watchdog_;
+  std::unique_ptr<Watchdog> watchdog_;
   // std::unique_ptr<ControlServer> control_;
 };
 

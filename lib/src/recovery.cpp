@@ -93,36 +93,44 @@ RecoveryResult recover_session(const QueueView& q, Owner dead, bool may_still_ru
   return r;
 }
 
+ExpiryResult expire_group_leases(const QueueView& q, std::uint32_t g, std::uint64_t now_ms, Owner me) noexcept {
+  ExpiryResult r;
+  const GroupInfo& gi = q.group_info(g);
+  if (gi.at_most_once) return r;
+  bool requeued = false;
+  for (std::uint32_t s = 0; s < q.capacity; ++s) {
+    LeaseEntry& le = q.lease(g, s);
+    Word w = le.word.load(kAcquire);
+    if (lease_state(w) == LeaseState::Leased) {
+      const std::uint64_t d = le.deadline.load(kRelaxed);
+      // A deadline of another lease: not written yet (or its writer died,
+      // which session recovery handles).
+      if (deadline_word_tag(d) != deadline_tag(w) || deadline_ms(d) >= now_ms) continue;
+      if (le.word.compare_exchange_strong(w, lease_word(word_lap(w), LeaseState::Pending, word_count(w), kNoOwner),
+                                          kSeqCst)) {
+        ++r.expired;
+        requeued = true;
+        q.groups[g].expired.fetch_add(1, kRelaxed);
+        w = lease_word(word_lap(w), LeaseState::Pending, word_count(w), kNoOwner);
+      }
+    }
+    if (lease_state(w) == LeaseState::Pending && word_count(w) >= gi.max_deliveries) {
+      // The word's position: slot s in the group's window [next - capacity, next].
+      const std::uint64_t next = q.groups[g].next.load(kAcquire);
+      for (std::uint64_t pos = next - q.capacity + ((s - next) & q.mask); pos <= next; pos += q.capacity)
+        if (q.lap_of(pos) == word_lap(w) && dead_letter(q, g, pos, w, me, now_ms)) ++r.dead_lettered;
+    }
+  }
+  if (requeued) q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
+  return r;
+}
+
 ExpiryResult expire_leases(const QueueView& q, std::uint64_t now_ms, Owner me) noexcept {
   ExpiryResult r;
   for (std::uint32_t g = 0; g < q.group_count; ++g) {
-    const GroupInfo& gi = q.group_info(g);
-    if (gi.at_most_once) continue;
-    bool requeued = false;
-    for (std::uint32_t s = 0; s < q.capacity; ++s) {
-      LeaseEntry& le = q.lease(g, s);
-      Word w = le.word.load(kAcquire);
-      if (lease_state(w) == LeaseState::Leased) {
-        const std::uint64_t d = le.deadline.load(kRelaxed);
-        // A deadline of another lease: not written yet (or its writer died,
-        // which session recovery handles).
-        if (deadline_word_tag(d) != deadline_tag(w) || deadline_ms(d) >= now_ms) continue;
-        if (le.word.compare_exchange_strong(w, lease_word(word_lap(w), LeaseState::Pending, word_count(w), kNoOwner),
-                                            kSeqCst)) {
-          ++r.expired;
-          requeued = true;
-          q.groups[g].expired.fetch_add(1, kRelaxed);
-          w = lease_word(word_lap(w), LeaseState::Pending, word_count(w), kNoOwner);
-        }
-      }
-      if (lease_state(w) == LeaseState::Pending && word_count(w) >= gi.max_deliveries) {
-        // The word's position: slot s in the group's window [next - capacity, next].
-        const std::uint64_t next = q.groups[g].next.load(kAcquire);
-        for (std::uint64_t pos = next - q.capacity + ((s - next) & q.mask); pos <= next; pos += q.capacity)
-          if (q.lap_of(pos) == word_lap(w) && dead_letter(q, g, pos, w, me, now_ms)) ++r.dead_lettered;
-      }
-    }
-    if (requeued) q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
+    const ExpiryResult gr = expire_group_leases(q, g, now_ms, me);
+    r.expired += gr.expired;
+    r.dead_lettered += gr.dead_lettered;
   }
   return r;
 }

@@ -41,6 +41,8 @@ struct ExpiryResult {
 // Pending messages past max_deliveries to the dead-letter area (retrying those
 // that found it full). `me` stamps the dead-letter moves.
 ExpiryResult expire_leases(const QueueView& q, std::uint64_t now_ms, Owner me) noexcept;
+// The same for group `g` alone (the watchdog reports per group).
+ExpiryResult expire_group_leases(const QueueView& q, std::uint32_t g, std::uint64_t now_ms, Owner me) noexcept;
 
 // Accounting of every slot at one moment (approximate while others run; exact
 // on a quiet queue). A problem is a slot or word no live session explains.

@@ -109,6 +109,18 @@ TEST_F(BenchCli, ManyProducersAndConsumersDeliverEveryMessage) {
   EXPECT_EQ(doc["results"][0]["messages"], 30000);
 }
 
+TEST_F(BenchCli, RecoveryTimesKilledAndStoppedConsumersAgainstTheTargets) {
+  const auto r = run_program({kBench, "recovery", "--namespace", ns_.name(), "--rounds", "2", "--leases", "4",
+                              "--heartbeat-timeout", "200", "--shmqd", SHMQ_TEST_SHMQD_PATH},
+                             120s);
+  ASSERT_TRUE(r.exit.exited && r.exit.code == 0) << r.out << r.err;
+  for (const char* line : {"2 rounds per scenario, 4 leases held by the victim", "kill -9 -> first redelivery",
+                           "kill -9 -> all redelivered", "SIGSTOP -> first redelivery", "SIGSTOP -> all redelivered",
+                           "heartbeat timeout is 200 ms", "killed consumer: all redelivered, p99 < 50 ms",
+                           "hung consumer: all redelivered, p99 < 200 + 50 ms"})
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
+}
+
 struct BadInput {
   std::vector<std::string> args;
   const char* message;
@@ -126,6 +138,8 @@ TEST_F(BenchCli, BadInputIsAUsageErrorThatSaysWhy) {
       {{"throughput", "--capacity", "1000"}, "power of two"},
       {{"latency", "--namespace", "no.dots"}, "--namespace"},
       {{"throughput", "--wait", "sometimes"}, "--wait"},
+      {{"recovery", "--leases", "0"}, "--leases"},
+      {{"recovery", "--heartbeat-timeout", "5"}, "--heartbeat-timeout"},
       {{}, "subcommand"},
   };
   for (const BadInput& c : cases) {

@@ -1,0 +1,399 @@
+#include "watchdog.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <utility>
+#include <vector>
+
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "client_state.hpp"  // wake_everyone
+#include "header.hpp"
+#include "os.hpp"
+#include "shmq/error.hpp"
+#include "wait.hpp"
+
+namespace shmq::daemon {
+
+namespace {
+
+using detail::Owner;
+using detail::SessionState;
+using detail::Word;
+
+constexpr auto kAcquire = std::memory_order_acquire;
+constexpr auto kRelaxed = std::memory_order_relaxed;
+constexpr std::uint64_t kNsPerMs = 1'000'000;
+// A tick this late means shmqd itself did not run (stopped, starved): every
+// heartbeat looks old then, so ages count from the resumed tick instead.
+constexpr std::uint64_t kStallNs = 500 * kNsPerMs;
+// A lease scan may take at most 1/kExpiryDuty of the daemon's time per queue:
+// a queue of millions of slots is scanned less often than every tick.
+constexpr std::uint64_t kExpiryDuty = 100;
+
+std::uint64_t ns_of(std::chrono::milliseconds d) { return static_cast<std::uint64_t>(d.count()) * kNsPerMs; }
+
+std::string counted(std::uint32_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// "5 leases requeued, 1 loan aborted"
+std::string result_text(const detail::RecoveryResult& r, bool may_still_run) {
+  std::string s;
+  const auto add = [&](std::uint32_t n, const char* one, const char* many) {
+    if (n != 0) s += (s.empty() ? "" : ", ") + counted(n, one, many);
+  };
+  add(r.leases_requeued, "lease requeued", "leases requeued");
+  add(r.leases_released, "lease released (at-most-once)", "leases released (at-most-once)");
+  if (may_still_run)
+    add(r.loans_aborted, "loan quarantined", "loans quarantined");
+  else
+    add(r.loans_aborted, "loan aborted", "loans aborted");
+  add(r.dead_letters_finished, "dead-letter move finished", "dead-letter moves finished");
+  add(r.dlq_entries_freed, "half-written dead letter freed", "half-written dead letters freed");
+  add(r.parked_fixed, "parked waiter uncounted", "parked waiters uncounted");
+  return s;
+}
+
+std::string session_name(std::uint32_t index, Owner owner, std::uint32_t pid, const std::string& comm) {
+  return std::to_string(index) + "." + std::to_string(detail::owner_generation(owner)) + " (pid " +
+         std::to_string(pid) + (comm.empty() ? "" : " " + comm) + ")";
+}
+
+}  // namespace
+
+Watchdog::Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, const detail::RegistryView& registry)
+    : loop_(loop),
+      ns_(std::move(ns)),
+      registry_(registry),
+      scan_period_(config.scan_period),
+      idle_period_(std::max(config.scan_period, kIdlePeriod)) {
+  const pid_t pid = ::getpid();
+  detail::SessionIdentity id;
+  id.pid = static_cast<std::uint32_t>(pid);
+  id.start_time = detail::process_start_time(pid);
+  id.heartbeat_timeout_ns = ns_of(config.heartbeat_timeout);
+  id.now_ns = detail::monotonic_ns();
+  id.now_realtime_ns = detail::realtime_ns();
+  id.comm = detail::process_name(pid);
+  me_ = detail::claim_session(registry_, id);
+  if (me_ == detail::kNoOwner)
+    throw Error(errc::too_many_sessions, "the watchdog needs a session but namespace '" + ns_ + "' has all " +
+                                             std::to_string(detail::kMaxSessions) +
+                                             " in use; `shmq-cli sessions` lists them");
+  last_scan_ns_ = id.now_ns;
+  timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer_fd_ < 0) {
+    const int err = errno;
+    detail::release_session(registry_, me_);
+    throw Error(errc::system_error, std::string("the watchdog cannot make its timer: timerfd_create: ") +
+                                        std::strerror(err));
+  }
+  refresh_queues();
+  spdlog::info("watchdog: session {}.{}, scanning every {} ms, {} queues", detail::owner_index(me_),
+               detail::owner_generation(me_), config.scan_period.count(), queues_.size());
+  loop_.watch(timer_fd_, [this] { on_timer(); });
+  scan();  // what dead processes left is recovered before shmqd reports ready; arms the timer
+}
+
+Watchdog::~Watchdog() {
+  for (std::uint32_t i = 0; i < detail::kMaxSessions; ++i) untrack(i);
+  for (auto& [name, q] : queues_) detach(q);
+  loop_.unwatch(timer_fd_);
+  ::close(timer_fd_);
+  detail::release_session(registry_, me_);
+  spdlog::debug("watchdog: session {}.{} released", detail::owner_index(me_), detail::owner_generation(me_));
+}
+
+void Watchdog::scan() noexcept {
+  try {
+    const std::uint64_t now = detail::monotonic_ns();
+    detail::beat(registry_, me_, now);
+    if (now - last_scan_ns_ > kStallNs) resumed_ns_ = now;
+    last_scan_ns_ = now;
+    if (now >= next_refresh_ns_) refresh_queues();
+    const std::uint32_t mine = detail::owner_index(me_);
+    bool others = false;
+    for (std::uint32_t i = 0; i < detail::kMaxSessions; ++i) {
+      if (i == mine) continue;
+      const Word w = registry_.sessions[i].word.load(kAcquire);
+      Tracked& t = sessions_[i];
+      if (t.phase != Phase::Untracked &&
+          (detail::session_state(w) == SessionState::Free ||
+           detail::session_generation(w) != detail::owner_generation(t.owner))) {
+        spdlog::debug("session {} detached", t.name);
+        untrack(i);
+      }
+      if (detail::session_state(w) == SessionState::Free) continue;
+      others = true;
+      if (t.phase == Phase::Untracked)
+        track(i, w, now);
+      else
+        check(i, w, now);
+    }
+    // Without another session no lease is held: nothing can run out.
+    if (others) expire(now);
+    arm(others ? scan_period_ : idle_period_);
+  } catch (const std::exception& e) {  // allocation failures of the log lines; the next tick tries again
+    spdlog::error("watchdog scan failed: {}", e.what());
+  }
+}
+
+void Watchdog::arm(std::chrono::milliseconds period) noexcept {
+  if (period == armed_) return;
+  const auto ns = static_cast<long>(period.count() % 1000 * 1'000'000);
+  itimerspec spec{};
+  spec.it_interval.tv_sec = static_cast<time_t>(period.count() / 1000);
+  spec.it_interval.tv_nsec = ns;
+  spec.it_value = spec.it_interval;
+  if (::timerfd_settime(timer_fd_, 0, &spec, nullptr) != 0)
+    spdlog::error("watchdog: timerfd_settime: {}", std::strerror(errno));  // keeps the old period
+  else
+    armed_ = period;
+}
+
+void Watchdog::on_timer() noexcept {
+  std::uint64_t expirations = 0;
+  if (::read(timer_fd_, &expirations, sizeof expirations) < 0 && errno == EAGAIN) return;  // already read
+  scan();
+}
+
+void Watchdog::track(std::uint32_t index, Word word, std::uint64_t now_ns) {
+  Tracked& t = sessions_[index];
+  const detail::SessionEntry& e = registry_.sessions[index];
+  const std::uint64_t recorded = e.start_time.load(kAcquire);  // SYNC POINT: pairs with claim_session's release
+  t.owner = detail::make_owner(index, detail::session_generation(word));
+  t.pid = detail::session_pid(word);
+  t.name = session_name(index, t.owner, t.pid, detail::fixed_string(e.comm));
+  t.since_ns = now_ns;
+  t.phase = Phase::Unconfirmed;
+  const int fd = detail::pidfd_open(static_cast<pid_t>(t.pid));
+  if (fd < 0) {
+    if (errno == ESRCH) {
+      handle_dead(index, "is gone");
+      return;
+    }
+    // Out of descriptors, say: its heartbeat still shows when it stops.
+    spdlog::error("cannot watch session {} for its exit (pidfd_open: {}): only its heartbeat is watched", t.name,
+                  std::strerror(errno));
+    t.start_time = recorded;
+    t.phase = Phase::Watching;
+    return;
+  }
+  t.pidfd = fd;
+  // Read after pidfd_open: if this start time is the session's, the pidfd is
+  // of the session's process (a pid is reused only after its process is gone).
+  t.start_time = detail::process_start_time(static_cast<pid_t>(t.pid));
+  if (t.start_time == 0) {  // exited in between
+    handle_dead(index, "is gone");
+    return;
+  }
+  loop_.watch(fd, [this, index] { on_pidfd(index); });
+  if (recorded != t.start_time) {
+    // A claim still being written (Alive), or the pid now names another
+    // process: the grace tells the two apart (see check).
+    if (detail::session_state(word) == SessionState::Fenced) handle_dead(index, "is gone (its pid was reused)");
+    return;
+  }
+  if (detail::session_state(word) == SessionState::Fenced) {
+    // Fenced by an earlier shmqd that may have died before recovering it.
+    t.phase = Phase::Hung;
+    spdlog::info("session {} is fenced and still runs: waiting for it to exit", t.name);
+    refresh_queues();
+    (void)recover(t, true, "was fenced");
+    return;
+  }
+  t.phase = Phase::Watching;
+  spdlog::debug("watching session {}", t.name);
+}
+
+void Watchdog::check(std::uint32_t index, Word word, std::uint64_t now_ns) {
+  Tracked& t = sessions_[index];
+  const detail::SessionEntry& e = registry_.sessions[index];
+  switch (t.phase) {
+    case Phase::Unconfirmed:
+      if (e.start_time.load(kAcquire) == t.start_time) {
+        t.phase = Phase::Watching;
+        t.name = session_name(index, t.owner, t.pid, detail::fixed_string(e.comm));  // complete now
+        spdlog::debug("watching session {}", t.name);
+      } else if (now_ns - t.since_ns > ns_of(kIdentityGrace)) {
+        handle_dead(index, "is gone (its pid now names another process)");
+      }
+      return;
+    case Phase::Watching: {
+      if (detail::session_state(word) == SessionState::Fenced) {  // not by us: someone else gave up on it
+        t.phase = Phase::Hung;
+        return;
+      }
+      const std::uint64_t timeout = e.heartbeat_timeout_ns.load(kRelaxed);
+      const std::uint64_t last = std::max(e.heartbeat_ns.load(kRelaxed), resumed_ns_);
+      if (timeout != 0 && now_ns > last && now_ns - last > timeout) handle_hung(index, now_ns - last, timeout);
+      return;
+    }
+    case Phase::Hung:
+      // Without a pidfd (pidfd_open failed) its exit is looked for in /proc.
+      if (t.pidfd < 0 && !detail::process_alive(static_cast<pid_t>(t.pid), t.start_time))
+        handle_dead(index, "exited after it was fenced");
+      return;
+    case Phase::Untracked: return;
+  }
+}
+
+void Watchdog::untrack(std::uint32_t index) noexcept {
+  Tracked& t = sessions_[index];
+  if (t.pidfd >= 0) {
+    loop_.unwatch(t.pidfd);
+    ::close(t.pidfd);
+    t.pidfd = -1;
+  }
+  t.phase = Phase::Untracked;
+  t.owner = detail::kNoOwner;
+}
+
+void Watchdog::on_pidfd(std::uint32_t index) noexcept {
+  const Tracked& t = sessions_[index];
+  if (detail::session_state_of(registry_, t.owner) == SessionState::Free) {
+    spdlog::debug("session {} detached and exited", t.name);  // released it itself
+    untrack(index);
+    return;
+  }
+  handle_dead(index, t.phase == Phase::Hung ? "exited after it was fenced" : "died");
+}
+
+void Watchdog::handle_dead(std::uint32_t index, const char* why) noexcept {
+  Tracked& t = sessions_[index];
+  // Fenced first: should the process not be gone after all, its late writes fail.
+  (void)detail::fence_session(registry_, t.owner);
+  refresh_queues();  // a queue created since the last refresh may hold its leases
+  if (!recover(t, false, why)) spdlog::info("session {} {}: it held nothing", t.name, why);
+  (void)detail::release_session(registry_, t.owner);
+  untrack(index);
+}
+
+void Watchdog::handle_hung(std::uint32_t index, std::uint64_t age_ns, std::uint64_t timeout_ns) noexcept {
+  Tracked& t = sessions_[index];
+  if (!detail::fence_session(registry_, t.owner)) {  // released meanwhile, or fenced by someone else
+    t.phase = Phase::Hung;
+    return;
+  }
+  spdlog::warn("session {} missed heartbeats for {} ms (timeout {} ms): fenced", t.name, age_ns / kNsPerMs,
+               timeout_ns / kNsPerMs);
+  t.phase = Phase::Hung;
+  refresh_queues();
+  (void)recover(t, true, "hung");
+}
+
+bool Watchdog::recover(const Tracked& t, bool may_still_run, const char* why) noexcept {
+  bool any = false;
+  const std::uint32_t index = detail::owner_index(t.owner);
+  for (auto& [name, q] : queues_) {
+    const detail::QueueView& v = q.mapped.view;
+    if (v.attachments[index].owner.load(kAcquire) != t.owner) continue;
+    const detail::RecoveryResult r = detail::recover_session(v, t.owner, may_still_run);
+    if (r.total() == 0) continue;
+    any = true;
+    detail::wake_everyone(v);
+    try {
+      spdlog::info("session {} {}: queue {}: {}", t.name, why, name, result_text(r, may_still_run));
+    } catch (...) {  // NOLINT(bugprone-empty-catch): a log line that cannot be allocated is lost, the recovery is not
+    }
+  }
+  return any;
+}
+
+void Watchdog::expire(std::uint64_t now_ns) noexcept {
+  // Deadlines are CLOCK_MONOTONIC ms written by consumers from a reading that
+  // is never behind the precise clock; the floor of the precise clock is never
+  // ahead of it, so a lease is expired only once it has really run out.
+  const std::uint64_t now_ms = now_ns / kNsPerMs;
+  for (auto& [name, q] : queues_) {
+    if (now_ns < q.next_expiry_ns) continue;
+    const std::uint64_t start = detail::monotonic_ns();
+    const detail::QueueView& v = q.mapped.view;
+    bool any = false;
+    for (std::uint32_t g = 0; g < v.group_count; ++g) {
+      const detail::ExpiryResult r = detail::expire_group_leases(v, g, now_ms, me_);
+      if (r.expired == 0 && r.dead_lettered == 0) continue;
+      any = true;
+      try {
+        spdlog::info("queue {} group {}: {} expired, {} dead-lettered", name,
+                     detail::fixed_string(v.group_info(g).name), counted(r.expired, "lease", "leases"),
+                     r.dead_lettered);
+      } catch (...) {  // NOLINT(bugprone-empty-catch): see recover
+      }
+    }
+    if (any) detail::wake_everyone(v);  // consumers for the requeued, producers for the freed
+    const std::uint64_t end = detail::monotonic_ns();
+    q.next_expiry_ns = end + (end - start) * kExpiryDuty;
+  }
+}
+
+void Watchdog::refresh_queues() noexcept {
+  next_refresh_ns_ = detail::monotonic_ns() + ns_of(kRefreshPeriod);
+  try {
+    const std::vector<std::string> names = detail::list_queue_names(ns_);
+    for (auto it = queues_.begin(); it != queues_.end();) {
+      if (std::binary_search(names.begin(), names.end(), it->first)) {
+        ++it;
+        continue;
+      }
+      spdlog::debug("queue {} was deleted: unmapped", it->first);
+      detach(it->second);
+      it = queues_.erase(it);
+    }
+    std::erase_if(unusable_, [&](const auto& u) { return !std::binary_search(names.begin(), names.end(), u.first); });
+    for (const std::string& name : names) {
+      struct stat st {};
+      if (::stat(("/dev/shm/" + detail::queue_segment_name(ns_, name)).c_str(), &st) != 0) continue;  // just deleted
+      const auto it = queues_.find(name);
+      if (it != queues_.end()) {
+        if (it->second.device == st.st_dev && it->second.inode == st.st_ino) continue;
+        spdlog::debug("queue {} was deleted and created again: mapping the new one", name);
+        detach(it->second);
+        queues_.erase(it);
+      }
+      try {
+        map_queue(name, st.st_dev, st.st_ino);
+        unusable_.erase(name);
+      } catch (const Error& e) {
+        // Once is a creation in progress; twice in a row (a second apart) is
+        // a segment that needs a human: said once, not once per refresh.
+        if (++unusable_[name] == 2)
+          spdlog::error("queue {} cannot be watched: {}; `shmq-cli gc` or `shmq-cli delete {}` removes it", name,
+                        e.what(), name);
+      }
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("cannot list the queues of namespace {}: {}", ns_, e.what());
+  }
+}
+
+void Watchdog::map_queue(const std::string& name, std::uint64_t device, std::uint64_t inode) {
+  Queue q{detail::open_queue_segment(ns_, name), device, inode, 0};
+  // The name may have moved to a new segment between stat and open: the
+  // next refresh maps it then.
+  struct stat st {};
+  if (::stat(("/dev/shm/" + detail::queue_segment_name(ns_, name)).c_str(), &st) != 0 || st.st_dev != device ||
+      st.st_ino != inode)
+    return;
+  q.mapped.view.sessions = registry_.sessions;
+  // The daemon uses the queue (dead-letter moves): a shmqd killed in the
+  // middle of one is recovered here by the next.
+  q.mapped.view.attachments[detail::owner_index(me_)].owner.store(me_, std::memory_order_release);
+  spdlog::debug("watching queue {}", name);
+  queues_.insert_or_assign(name, std::move(q));
+}
+
+void Watchdog::detach(Queue& q) noexcept {
+  Owner expected = me_;
+  q.mapped.view.attachments[detail::owner_index(me_)].owner.compare_exchange_strong(expected, detail::kNoOwner,
+                                                                                    std::memory_order_acq_rel);
+}
+
+}  // namespace shmq::daemon

@@ -1,0 +1,125 @@
+// shmqd's watchdog: it notices sessions that died (a pidfd per session on the
+// event loop) or hung (heartbeat older than the session's own timeout), fences
+// them and gives back what they held in every queue of the namespace; and it
+// expires leases that ran out. The daemon is a session itself: its heartbeat
+// shows it is alive, its owner stamps the dead-letter moves it makes, and a
+// shmqd killed with SIGKILL is recovered by the next one like any session.
+//
+// Everything runs on the loop's thread. One tick (DaemonConfig::scan_period)
+// reads the registry and the lease words and costs no allocation and no
+// system call beyond a clock read unless something changed: /proc is read
+// once per new session, /dev/shm listed once a second (and before a recovery).
+// With no session but its own there is no heartbeat or lease to check, and
+// the ticks slow to kIdlePeriod: the wake-up itself is what an idle daemon
+// pays for (about 40 us on a VM), and a process that attaches then is seen
+// within kIdlePeriod (a death before that is found by the scan, just as fast).
+//
+// Session life as the watchdog sees it (per registry entry, by generation):
+//
+//   new Alive ----pid + start time match----> Watching --heartbeat too old--> Hung
+//      |  \--start time differs (a claim being written, or pid reuse)        (fenced, leases
+//      |        -> Unconfirmed: match later -> Watching; still not after      requeued, loans
+//      |           kIdentityGrace -> dead                                      quarantined)
+//      |                                                                        |
+//      +--process gone----------> dead <----------pidfd readable---------------+
+//                                  fence, recover every attached queue, release
+//
+// A session the process releases itself (clean detach) is simply forgotten.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "config.hpp"
+#include "event_loop.hpp"
+#include "queue_segment.hpp"
+#include "recovery.hpp"
+#include "registry.hpp"
+
+namespace shmq::daemon {
+
+class Watchdog {
+ public:
+  // How long a session's recorded start time may disagree with its pid's
+  // before the session counts as dead: a claim writes the start time a few
+  // instructions after the pid, so a fresh entry can briefly show the
+  // previous holder's.
+  static constexpr std::chrono::milliseconds kIdentityGrace{1000};
+  // How often the list of queues is read again (also before each recovery).
+  static constexpr std::chrono::milliseconds kRefreshPeriod{1000};
+  // The tick while no other session exists (at least scan_period).
+  static constexpr std::chrono::milliseconds kIdlePeriod{50};
+
+  // Claims the daemon's own session (errc::too_many_sessions if the table is
+  // full), maps every queue of the namespace, registers its tick (a timerfd)
+  // on `loop`, and runs the first scan at once: sessions left by dead
+  // processes (and by a killed shmqd) are recovered before it returns.
+  Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, const detail::RegistryView& registry);
+  // Clean shutdown: stops watching, detaches from the queues and releases the
+  // daemon's session. Attached processes keep running.
+  ~Watchdog();
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  // One tick: beat, refresh the queue list when due, check every session,
+  // expire leases. Never throws (errors are logged).
+  void scan() noexcept;
+
+  // The daemon's own session.
+  [[nodiscard]] detail::Owner session() const noexcept { return me_; }
+
+ private:
+  enum class Phase : std::uint8_t { Untracked, Unconfirmed, Watching, Hung };
+  struct Tracked {
+    Phase phase = Phase::Untracked;
+    detail::Owner owner = detail::kNoOwner;
+    std::uint32_t pid = 0;
+    int pidfd = -1;
+    std::uint64_t start_time = 0;  // of the process behind pidfd, from /proc
+    std::uint64_t since_ns = 0;    // Unconfirmed: when first seen
+    std::string name;              // "3.7 (pid 1234 consumer)", made once
+  };
+  struct Queue {
+    detail::MappedQueue mapped;
+    std::uint64_t device = 0, inode = 0;  // of /dev/shm/<segment>: a recreated queue is mapped again
+    std::uint64_t next_expiry_ns = 0;      // a huge queue is scanned less often (see expire)
+  };
+
+  void track(std::uint32_t index, detail::Word word, std::uint64_t now_ns);
+  void check(std::uint32_t index, detail::Word word, std::uint64_t now_ns);
+  void untrack(std::uint32_t index) noexcept;
+  void on_pidfd(std::uint32_t index) noexcept;
+  // Fences, recovers every attached queue (the process is gone) and releases.
+  void handle_dead(std::uint32_t index, const char* why) noexcept;
+  // Fences and recovers what may be taken from a process that may resume.
+  void handle_hung(std::uint32_t index, std::uint64_t age_ns, std::uint64_t timeout_ns) noexcept;
+  // Recovers `owner` in every queue it is attached to; logs each; true if
+  // anything changed.
+  bool recover(const Tracked& t, bool may_still_run, const char* why) noexcept;
+  void expire(std::uint64_t now_ns) noexcept;
+  void refresh_queues() noexcept;
+  void map_queue(const std::string& name, std::uint64_t device, std::uint64_t inode);
+  void detach(Queue& q) noexcept;
+  void arm(std::chrono::milliseconds period) noexcept;
+  void on_timer() noexcept;
+
+  EventLoop& loop_;
+  const std::string ns_;
+  const detail::RegistryView registry_;
+  detail::Owner me_ = detail::kNoOwner;
+  const std::chrono::milliseconds scan_period_;
+  const std::chrono::milliseconds idle_period_;
+  int timer_fd_ = -1;
+  std::chrono::milliseconds armed_{0};  // the timer's period now (0: not armed)
+  std::uint64_t next_refresh_ns_ = 0;
+  std::uint64_t last_scan_ns_ = 0;
+  std::uint64_t resumed_ns_ = 0;  // the last tick after shmqd itself stalled
+  std::array<Tracked, detail::kMaxSessions> sessions_{};
+  std::map<std::string, Queue> queues_;
+  std::map<std::string, int> unusable_;  // queues that failed to open: failures in a row
+};
+
+}  // namespace shmq::daemon
