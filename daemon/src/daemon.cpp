@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "control.hpp"
 #include "header.hpp"
 #include "shmq/error.hpp"
 
@@ -115,6 +116,7 @@ void Daemon::start() {
     for (const QueueDefinition& q : config_.queues)
       if (ensure_queue(q)) created.push_back(q.name);
     map_registry();
+    control_ = std::make_unique<ControlServer>(loop_, ns_, config_);
   } catch (...) {
     // Do not start half-way: what this start created goes again (the queues
     // are seconds old; a process that mapped one keeps its mapping).
@@ -129,8 +131,6 @@ void Daemon::start() {
     }
     throw;
   }
-  // ---- plug-ins (issue #4): construct the watchdog and the control server
-  // here; they register their descriptors and ticks on loop_.
   watchdog_ = std::make_unique<Watchdog>(loop_, ns_, config_, registry_);
 }
 

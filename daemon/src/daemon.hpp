@@ -8,14 +8,10 @@
 //   ...report ready to a daemonizing parent...
 //   d.run();               // READY=1, loop until SIGTERM/SIGINT, STOPPING=1
 //
-// Extension points (issue #4, not here yet): the watchdog and the control
-// server become members of Daemon, constructed at the end of start() (they
-// need the registry) and registering on loop():
-//   * watchdog: loop().every(config().scan_period, [this] { watchdog_->scan(); })
-//     for heartbeats and lease deadlines, and loop().watch(pidfd, ...) per
-//     session (pidfd_open) for deaths;
-//   * control server: loop().watch(listen_fd, accept) and one watch per
-//     connection; create/delete requests go through create_queue-like members.
+// Two parts register on loop(), both made by start() once the registry is
+// mapped: the control server (control.hpp: the socket clients and shmq-cli
+// send create/delete/purge to) and the watchdog (watchdog.hpp: a timer for
+// heartbeats and lease deadlines, a pidfd per session for deaths).
 #pragma once
 
 #include <map>
@@ -32,6 +28,8 @@
 #include "watchdog.hpp"
 
 namespace shmq::daemon {
+
+class ControlServer;
 
 class Daemon {
  public:
@@ -79,9 +77,8 @@ class Daemon {
   std::optional<detail::Segment> registry_segment_;
   detail::RegistryView registry_;
 
-  // ---- plug-ins (issue #4; see the top of this file) ----
   std::unique_ptr<Watchdog> watchdog_;
-  // std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<ControlServer> control_;
 };
 
 }  // namespace shmq::daemon

@@ -1,0 +1,97 @@
+// shmqd's control server: the listening end of the control socket
+// (protocol, path and limits: lib/src/control_protocol.hpp). Clients and
+// shmq-cli ask it to create, delete and purge queues; it authorises each
+// request by the peer's credentials:
+//   create          any local user; the segment is chowned to the requester's
+//                   uid, with the requested mode, and the group of the queue's
+//                   owner_group in shmqd's config, else the requester's gid;
+//   delete, purge   the segment's owner uid, a member of its group (primary or
+//                   supplementary, from SO_PEERGROUPS), or root.
+//
+// Nothing a client does can block or crash the daemon: the sockets are
+// non-blocking, a packet is read whole or refused (MSG_TRUNC shows an
+// oversized one), every malformed request gets an error reply, a reply that
+// cannot be sent at once closes the connection, a connection idle for
+// kControlIdleTimeout (5 s) is closed, and past kMaxConnections a new
+// connection gets an error reply and is closed. Every request is logged in one
+// line: peer pid and uid, op, queue, outcome.
+//
+// Single-threaded: everything runs in the EventLoop's callbacks.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "config.hpp"
+#include "control_protocol.hpp"
+#include "event_loop.hpp"
+
+namespace shmq::daemon {
+
+class ControlServer {
+ public:
+  static constexpr std::size_t kMaxConnections = 64;
+
+  // Creates the socket at control_socket_path(ns) (replacing a stale one: the
+  // caller holds the instance lock, so no live daemon owns it), mode 0666, and
+  // registers on `loop`. Throws shmq::Error if the socket cannot be made.
+  // `config` must outlive the server (owner groups of configured queues).
+  ControlServer(EventLoop& loop, std::string ns, const DaemonConfig& config);
+  // Closes every connection and removes the socket file (clients then fall
+  // back to direct segment access).
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+ private:
+  // Who is on the other end, from the kernel at accept time.
+  struct Peer {
+    pid_t pid = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;  // supplementary
+  };
+  struct Connection {
+    Peer peer;
+    EventLoop::Clock::time_point last_active;
+  };
+
+  void accept_all();
+  void on_readable(int fd);
+  void close_idle();
+  void close_connection(int fd);
+  // False if the reply could not be sent whole at once (the caller closes).
+  bool send_reply(int fd, const detail::ControlReply& reply);
+
+  // One request: the reply, and the outcome for the log.
+  detail::ControlReply handle(const Peer& peer, std::string_view packet, std::string& op, std::string& queue);
+  detail::ControlReply create(const Peer& peer, const detail::ControlRequest& r);
+  detail::ControlReply remove(const Peer& peer, const detail::ControlRequest& r);
+  detail::ControlReply purge(const Peer& peer, const detail::ControlRequest& r);
+  // Throws permission_denied unless `peer` may delete or purge the queue
+  // (its segment's owner, group member, or root); not_found if it is absent.
+  void authorise(const Peer& peer, const detail::ControlRequest& r) const;
+
+  EventLoop& loop_;
+  const std::string ns_;
+  const DaemonConfig& config_;
+  std::string path_;
+  int listen_fd_ = -1;
+  bool accepting_ = true;  // false while accept fails for want of descriptors
+  std::map<int, Connection> connections_;
+  std::vector<char> buffer_;  // one packet, kMaxControlMessage bytes
+  // What the idle tick calls through (the loop cannot drop a tick): null once
+  // this server is gone.
+  std::shared_ptr<ControlServer*> self_;
+};
+
+}  // namespace shmq::daemon
