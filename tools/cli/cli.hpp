@@ -1,0 +1,119 @@
+// shmq-cli: what every command shares. Each cmd_*.cpp adds its subcommands
+// with add_*_commands(); main.cpp parses, runs the chosen one, and turns any
+// error into one line on stderr and a documented exit code.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "header.hpp"
+#include "inspect.hpp"
+#include "os.hpp"
+#include "queue_segment.hpp"
+#include "registry.hpp"
+
+namespace shmq::cli {
+
+// Exit codes (docs/cli.md documents them; scripts rely on them).
+enum Exit : int {
+  kOk = 0,
+  kInternal = 1,       // anything else: a system call failed, a corrupt segment, a bug
+  kUsage = 2,          // bad flags, numbers, names, settings, a message too large
+  kNotFound = 3,       // no such queue, group or dead letter
+  kPermission = 4,     // the OS or shmqd refused
+  kNoDaemon = 5,       // the command needs shmqd and none runs in the namespace
+  kTimeout = 6,        // recv got fewer messages than asked before --timeout; shmqd did not answer
+  kQueueFull = 7,      // send or dlq replay found no free slot (within --timeout)
+  kCheckFailed = 8,    // check found slots or words nobody accounts for
+  kAlreadyExists = 9,  // create: the queue exists
+};
+
+// An error a command reports: one line, the exit code.
+class Failure : public std::runtime_error {
+ public:
+  Failure(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  [[nodiscard]] int code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
+
+// Options every command sees.
+struct Globals {
+  std::string ns_flag;  // --namespace
+  bool json = false;    // --json (read commands)
+  // The namespace in use: --namespace, else $SHMQ_NAMESPACE, else "default".
+  [[nodiscard]] std::string ns() const;
+};
+
+// A subcommand and what runs it once it is parsed.
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+using Commands = std::vector<Command>;
+
+void add_inspect_commands(CLI::App& app, Globals& g, Commands& out);  // list, stat, sessions, check
+void add_watch_command(CLI::App& app, Globals& g, Commands& out);     // watch
+void add_admin_commands(CLI::App& app, Globals& g, Commands& out);    // create, delete, purge
+void add_data_commands(CLI::App& app, Globals& g, Commands& out);     // send, recv, peek
+void add_dlq_command(CLI::App& app, Globals& g, Commands& out);       // dlq
+void add_gc_command(CLI::App& app, Globals& g, Commands& out);        // gc
+
+// Adds --json to a read command.
+void add_json_flag(CLI::App* sub, Globals& g);
+// A check for count options: a whole number of at least 1.
+CLI::Validator at_least_one();
+
+// ---- reading a namespace without joining it (no session is claimed) --------
+
+// The namespace's session table, mapped, if the registry exists and is valid.
+struct Registry {
+  std::optional<detail::Segment> segment;
+  detail::RegistryView view;
+  [[nodiscard]] const detail::SessionEntry* sessions() const noexcept {
+    return segment ? view.sessions : nullptr;
+  }
+};
+Registry open_registry(const std::string& ns);
+
+// A queue mapped for reading, with the registry's sessions attached to the view.
+detail::MappedQueue open_queue(const std::string& ns, const std::string& name, const Registry& reg);
+
+// What the registry says about one session.
+struct SessionInfo {
+  detail::Owner owner = detail::kNoOwner;
+  std::uint32_t pid = 0;
+  std::string comm;
+  std::string state;  // alive, hung, fenced, dead, gone
+  std::optional<std::uint64_t> heartbeat_age_ms;
+};
+SessionInfo session_info(const Registry& reg, detail::Owner owner, std::uint64_t now_ns);
+
+// "producer", "consumer", "producer,consumer", "-".
+std::string roles_text(std::uint32_t roles);
+// "1.2s", "350ms", "-".
+std::string age_text(std::optional<std::uint64_t> ms);
+// The group's index in the queue, or Failure(kNotFound) naming the groups.
+std::uint32_t group_index(const detail::QueueView& q, const std::string& queue, const std::string& group);
+// The group named by --group, or the only one; several groups and none named:
+// Failure(kUsage) listing them.
+std::uint32_t choose_group(const detail::QueueView& q, const std::string& queue, const std::string& group);
+
+// The payload as JSON fields: "data" when valid UTF-8, else "data_base64".
+bool valid_utf8(const std::byte* p, std::size_t n) noexcept;
+std::string base64(const std::byte* p, std::size_t n);
+// Printable text for a human table: valid UTF-8 as is (control characters
+// escaped), anything else as \xNN escapes.
+std::string printable(const std::byte* p, std::size_t n, std::size_t max_chars = 200);
+
+// Milliseconds between a CLOCK_MONOTONIC ns time stamp and now (0 if in the future).
+std::uint64_t age_ms(std::uint64_t then_ns, std::uint64_t now_ns) noexcept;
+
+}  // namespace shmq::cli

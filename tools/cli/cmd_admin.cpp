@@ -1,0 +1,125 @@
+// create, delete, purge: through shmq::Client, which asks the namespace's
+// shmqd when one runs (its permission checks apply) and otherwise creates or
+// removes the segment itself; purge needs shmqd.
+#include <cstdio>
+#include <memory>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "cli.hpp"
+#include "shmq/client.hpp"
+
+namespace shmq::cli {
+
+namespace {
+
+struct CreateArgs {
+  std::string queue;
+  std::uint32_t capacity = 0;
+  std::uint32_t slot_size = 0;
+  std::vector<std::string> groups{"default"};
+  std::vector<std::string> at_most_once;
+  std::uint32_t max_deliveries = GroupConfig{}.max_deliveries;
+  std::int64_t lease_timeout_ms = GroupConfig{}.lease_timeout.count();
+  std::string mode = "0600";
+  std::uint32_t dlq_capacity = QueueConfig{}.dlq_capacity;
+};
+
+unsigned parse_mode(const std::string& text) {
+  const bool octal = !text.empty() && text.size() <= 5 &&
+                     text.find_first_not_of("01234567") == std::string::npos;
+  if (!octal)
+    throw Failure(kUsage, fmt::format("mode '{}' is invalid: give octal permission bits, e.g. 0600 or 0640", text));
+  return static_cast<unsigned>(std::stoul(text, nullptr, 8));
+}
+
+QueueConfig make_config(const CreateArgs& a) {
+  QueueConfig c;
+  c.capacity = a.capacity;
+  c.slot_size = a.slot_size;
+  c.dlq_capacity = a.dlq_capacity;
+  c.mode = parse_mode(a.mode);
+  if (a.lease_timeout_ms <= 0)
+    throw Failure(kUsage, fmt::format("lease timeout {} ms is invalid: give a positive number of milliseconds",
+                                      a.lease_timeout_ms));
+  const std::set<std::string> names(a.groups.begin(), a.groups.end());
+  for (const std::string& g : a.at_most_once)
+    if (names.count(g) == 0)
+      throw Failure(kUsage, fmt::format("--at-most-once names group '{}', which is not in --groups", g));
+  const std::set<std::string> amo(a.at_most_once.begin(), a.at_most_once.end());
+  c.groups.clear();
+  for (const std::string& g : a.groups)
+    c.groups.push_back({g, amo.count(g) != 0 ? DeliveryMode::AtMostOnce : DeliveryMode::AtLeastOnce,
+                        a.max_deliveries, std::chrono::milliseconds(a.lease_timeout_ms)});
+  return c;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+int run_create(const Globals& g, const CreateArgs& a) {
+  const QueueConfig config = make_config(a);  // flag errors before attaching
+  Client client(ClientOptions{.ns = g.ns()});
+  client.create_queue(a.queue, config);
+  std::printf("created queue %s in namespace %s: capacity %u, slot size %u B, groups %s, mode %s\n", a.queue.c_str(),
+              client.namespace_name().c_str(), a.capacity, a.slot_size, join(a.groups).c_str(), a.mode.c_str());
+  return kOk;
+}
+
+int run_delete(const Globals& g, const std::string& queue) {
+  detail::validate_queue_name(queue);
+  Client client(ClientOptions{.ns = g.ns()});
+  if (!client.delete_queue(queue))
+    throw Failure(kNotFound, fmt::format("queue '{}' not found in namespace '{}'; `shmq-cli list` shows the queues",
+                                         queue, client.namespace_name()));
+  std::printf("deleted queue %s from namespace %s\n", queue.c_str(), client.namespace_name().c_str());
+  return kOk;
+}
+
+int run_purge(const Globals& g, const std::string& queue) {
+  detail::validate_queue_name(queue);
+  Client client(ClientOptions{.ns = g.ns()});
+  const std::uint64_t n = client.purge_queue(queue);
+  std::printf("purged queue %s: %llu message(s) dropped (summed over its groups); leased ones stay\n", queue.c_str(),
+              static_cast<unsigned long long>(n));
+  return kOk;
+}
+
+}  // namespace
+
+void add_admin_commands(CLI::App& app, Globals& g, Commands& out) {
+  auto a = std::make_shared<CreateArgs>();
+  CLI::App* create = app.add_subcommand("create", "Create a queue (through shmqd when it runs)");
+  create->add_option("QUEUE", a->queue, "Queue name: [A-Za-z0-9._-]{1,64}")->required();
+  create->add_option("--capacity", a->capacity, "Slots: a power of two, 1 to 16777216")->required();
+  create->add_option("--slot-size", a->slot_size, "Payload bytes per slot (the largest message)")->required();
+  create->add_option("--groups", a->groups, "Consumer groups, comma-separated (default: default)")->delimiter(',');
+  create->add_option("--at-most-once", a->at_most_once, "Groups delivered at most once (repeat or comma-separate)")
+      ->delimiter(',');
+  create->add_option("--max-deliveries", a->max_deliveries, "Deliveries before dead-lettering, 1 to 4095")
+      ->capture_default_str();
+  create->add_option("--lease-timeout", a->lease_timeout_ms, "Milliseconds a consumer may hold a message")->capture_default_str();
+  create->add_option("--mode", a->mode, "Permission bits of the segment, octal")->capture_default_str();
+  create->add_option("--dlq-capacity", a->dlq_capacity, "Dead letters kept")->capture_default_str();
+  create->footer("Example: shmq-cli create orders --capacity 1024 --slot-size 256 --groups billing,audit "
+                 "--at-most-once audit --mode 0660");
+  out.push_back({create, [&g, a] { return run_create(g, *a); }});
+
+  auto del_queue = std::make_shared<std::string>();
+  CLI::App* del = app.add_subcommand("delete", "Delete a queue (attached processes keep their mapping)");
+  del->add_option("QUEUE", *del_queue, "Queue name")->required();
+  del->footer("Example: shmq-cli delete orders");
+  out.push_back({del, [&g, del_queue] { return run_delete(g, *del_queue); }});
+
+  auto purge_queue = std::make_shared<std::string>();
+  CLI::App* purge = app.add_subcommand("purge", "Drop every message no consumer holds (needs shmqd)");
+  purge->add_option("QUEUE", *purge_queue, "Queue name")->required();
+  purge->footer("Example: shmq-cli purge orders");
+  out.push_back({purge, [&g, purge_queue] { return run_purge(g, *purge_queue); }});
+}
+
+}  // namespace shmq::cli

@@ -1,0 +1,179 @@
+// gc: remove what dead instances left in /dev/shm. A namespace is left alone
+// while its shmqd holds its instance lock (shmq.<ns>.shmqd.lock), while any of
+// its sessions belongs to a live process, or while someone holds its namespace
+// lock (shmq.<ns>.lock: a queue or registry being created). Otherwise every
+// object of the namespace goes: queue segments, the registry, the socket and
+// both lock files (the namespace lock last, held by gc while it removes).
+//
+// Limits: processes are judged by pid + start time as this pid namespace sees
+// them, so run gc where the shmq processes run (not from another container).
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli.hpp"
+#include "shmq/error.hpp"
+
+namespace shmq::cli {
+
+namespace {
+
+constexpr const char* kShmDir = "/dev/shm/";
+
+struct GcArgs {
+  bool dry_run = false;
+  bool all = false;
+};
+
+// The pid holding a POSIX record lock on `path`: nullopt if none holds it (or
+// the file is absent), 0 if the holder's pid is unknown.
+std::optional<pid_t> lock_holder(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return std::nullopt;
+  struct flock probe {};
+  probe.l_type = F_WRLCK;
+  probe.l_whence = SEEK_SET;
+  std::optional<pid_t> holder;
+  if (::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) holder = probe.l_pid > 0 ? probe.l_pid : 0;
+  ::close(fd);
+  return holder;
+}
+
+// Why the namespace must stay, or "" when nothing live owns it. Without
+// `check_namespace_lock` when gc holds that lock itself (opening and closing
+// the file again would drop gc's own record lock).
+std::string keep_reason(const std::string& ns, bool check_namespace_lock = true) {
+  const std::string prefix = std::string(kShmDir) + detail::namespace_prefix(ns);
+  if (const auto pid = lock_holder(prefix + "shmqd.lock"))
+    return fmt::format("shmqd (pid {}) runs it", *pid);
+  if (const auto pid = check_namespace_lock ? lock_holder(detail::namespace_lock_path(ns)) : std::nullopt)
+    return fmt::format("pid {} holds its namespace lock (creating a queue)", *pid);
+  Registry reg;
+  try {
+    reg = open_registry(ns);
+  } catch (const Error& e) {
+    // Another user's namespace: its sessions cannot be told from here.
+    if (e.value() == errc::permission_denied)
+      return "its registry is not readable by this user; run gc as its owner or root";
+    return "";  // a corrupt registry serves no session
+  }
+  const std::uint64_t now = detail::monotonic_ns();
+  std::uint32_t live = 0;
+  pid_t some_pid = 0;
+  for (std::uint32_t i = 0; reg.sessions() != nullptr && i < detail::kMaxSessions; ++i) {
+    const detail::Word w = reg.sessions()[i].word.load(std::memory_order_acquire);
+    if (detail::session_state(w) == detail::SessionState::Free) continue;
+    const SessionInfo s = session_info(reg, detail::make_owner(i, detail::session_generation(w)), now);
+    if (s.state == "dead" || s.state == "gone") continue;
+    ++live;
+    some_pid = static_cast<pid_t>(s.pid);
+  }
+  if (live != 0) return fmt::format("{} live session(s), e.g. pid {}", live, some_pid);
+  return "";
+}
+
+// Namespaces with objects in /dev/shm, each with its object names.
+std::map<std::string, std::vector<std::string>> namespaces_in_shm() {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const std::string& name : detail::Segment::list("shmq.")) {
+    const std::size_t dot = name.find('.', 5);
+    if (dot == std::string::npos || dot == 5) continue;
+    out[name.substr(5, dot - 5)].push_back(name);
+  }
+  return out;
+}
+
+// Takes the namespace lock without waiting; -1 if someone holds it.
+int try_namespace_lock(const std::string& ns) {
+  const int fd = ::open(detail::namespace_lock_path(ns).c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return -1;
+  struct flock l {};
+  l.l_type = F_WRLCK;
+  l.l_whence = SEEK_SET;
+  if (::fcntl(fd, F_SETLK, &l) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int run_gc(const Globals& g, const GcArgs& a) {
+  std::map<std::string, std::vector<std::string>> found = namespaces_in_shm();
+  if (!a.all) {
+    const std::string ns = g.ns();
+    auto it = found.find(ns);
+    std::map<std::string, std::vector<std::string>> one;
+    if (it != found.end()) one.insert(*it);
+    found = std::move(one);
+  }
+  nlohmann::ordered_json removed = nlohmann::ordered_json::array();
+  nlohmann::ordered_json kept = nlohmann::ordered_json::array();
+  std::string text;
+  for (auto& [ns, names] : found) {
+    std::string reason = keep_reason(ns);
+    int lock_fd = -1;
+    if (reason.empty() && !a.dry_run) {
+      // Under the namespace lock, so no queue is being created meanwhile; a
+      // session that attached since the first look keeps the namespace.
+      lock_fd = try_namespace_lock(ns);
+      if (lock_fd < 0) reason = "its namespace lock is held (a queue is being created)";
+      else if (const std::string again = keep_reason(ns, false); !again.empty()) reason = again;
+    }
+    if (!reason.empty()) {
+      if (lock_fd >= 0) ::close(lock_fd);
+      kept.push_back({{"namespace", ns}, {"reason", reason}});
+      text += fmt::format("keeping namespace {}: {}\n", ns, reason);
+      continue;
+    }
+    const std::string lock_name = detail::namespace_prefix(ns) + "lock";
+    std::vector<std::string> order;  // the namespace lock last
+    for (const std::string& n : names)
+      if (n != lock_name) order.push_back(n);
+    if (lock_fd >= 0 || std::find(names.begin(), names.end(), lock_name) != names.end()) order.push_back(lock_name);
+    for (const std::string& n : order) {
+      const std::string path = kShmDir + n;
+      if (!a.dry_run && ::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        const int err = errno;
+        if (lock_fd >= 0) ::close(lock_fd);
+        throw Failure(err == EACCES || err == EPERM ? kPermission : kInternal,
+                      fmt::format("cannot remove {}: {}; run gc as its owner or root", path, std::strerror(err)));
+      }
+      removed.push_back(path);
+      text += fmt::format("{} {} (namespace {}: no shmqd, no live session)\n", a.dry_run ? "would remove" : "removed",
+                          path, ns);
+    }
+    if (lock_fd >= 0) ::close(lock_fd);
+  }
+  if (g.json) {
+    std::printf("%s\n",
+                nlohmann::ordered_json{{"dry_run", a.dry_run}, {"removed", removed}, {"kept", kept}}.dump(2).c_str());
+  } else {
+    if (removed.empty()) text += "nothing to remove\n";
+    std::fputs(text.c_str(), stdout);
+  }
+  return kOk;
+}
+
+}  // namespace
+
+void add_gc_command(CLI::App& app, Globals& g, Commands& out) {
+  auto a = std::make_shared<GcArgs>();
+  CLI::App* gc = app.add_subcommand(
+      "gc", "Remove what dead instances left in /dev/shm (namespaces with no live shmqd and no live session)");
+  gc->add_flag("--dry-run", a->dry_run, "Only list what would be removed");
+  gc->add_flag("--all", a->all, "Every namespace in /dev/shm, not only the selected one");
+  add_json_flag(gc, g);
+  gc->footer("Example: shmq-cli gc --all --dry-run   # then: shmq-cli gc --all");
+  out.push_back({gc, [&g, a] { return run_gc(g, *a); }});
+}
+
+}  // namespace shmq::cli

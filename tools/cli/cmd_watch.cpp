@@ -1,0 +1,257 @@
+// watch [QUEUE]: stat (or every queue) refreshed live with rates per second.
+// On a terminal it redraws in place (alternate screen, ANSI escapes), reads
+// keys without echo, and quits on `q` or Ctrl-C with the terminal restored.
+// When stdout is not a terminal it prints one line (or, with --json, one JSON
+// object) per interval.
+#include <poll.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli.hpp"
+#include "report.hpp"
+#include "shmq/error.hpp"
+
+namespace shmq::cli {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void on_stop(int) { g_stop = 1; }
+
+struct WatchArgs {
+  std::string queue;
+  std::uint32_t interval_ms = 1000;
+  std::uint32_t count = 0;
+};
+
+// Puts the terminal in the state watch needs and restores it however watch ends.
+class Screen {
+ public:
+  explicit Screen(bool active) : active_(active) {
+    if (!active_) return;
+    if (::isatty(STDIN_FILENO) != 0 && ::tcgetattr(STDIN_FILENO, &saved_) == 0) {
+      termios raw = saved_;
+      raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);  // ISIG stays: Ctrl-C is SIGINT
+      raw.c_cc[VMIN] = 0;
+      raw.c_cc[VTIME] = 0;
+      keys_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+    }
+    std::fputs("\x1b[?1049h\x1b[?25l", stdout);  // alternate screen, hide the cursor
+    std::fflush(stdout);
+  }
+  ~Screen() {
+    if (!active_) return;
+    std::fputs("\x1b[?25h\x1b[?1049l", stdout);
+    std::fflush(stdout);
+    if (keys_) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+  }
+  Screen(const Screen&) = delete;
+  Screen& operator=(const Screen&) = delete;
+
+  [[nodiscard]] bool reads_keys() const noexcept { return keys_; }
+
+  void draw(const std::string& text) const {
+    std::string frame = "\x1b[H";
+    for (std::size_t start = 0; start < text.size();) {
+      std::size_t end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      frame.append(text, start, end - start);
+      frame += "\x1b[K\n";  // the tty turns \n into \r\n
+      start = end + 1;
+    }
+    frame += "\x1b[J";
+    std::fwrite(frame.data(), 1, frame.size(), stdout);
+    std::fflush(stdout);
+  }
+
+ private:
+  bool active_;
+  bool keys_ = false;
+  termios saved_{};
+};
+
+struct Snapshot {
+  std::uint64_t at_ns = 0;
+  std::map<std::string, detail::QueueStats> queues;
+  std::map<std::string, std::string> errors;
+};
+
+Snapshot take_snapshot(const std::string& ns, const std::string& only, const Registry& reg) {
+  Snapshot s;
+  s.at_ns = detail::monotonic_ns();
+  const std::vector<std::string> names = only.empty() ? detail::list_queue_names(ns) : std::vector<std::string>{only};
+  for (const std::string& name : names) {
+    try {
+      const detail::MappedQueue q = open_queue(ns, name, reg);
+      s.queues[name] = detail::queue_stats(q.view);
+    } catch (const Error& e) {
+      if (!only.empty() && e.value() == errc::not_found) throw;  // watch QUEUE: the queue must exist
+      s.errors[name] = e.what();
+    }
+  }
+  return s;
+}
+
+struct Rates {
+  std::optional<double> in;                   // messages claimed per second (tail)
+  std::vector<std::optional<double>> out, acked;  // per group: deliveries, acks per second
+};
+
+Rates rates_of(const Snapshot* prev, const Snapshot& now, const std::string& name) {
+  Rates r;
+  const detail::QueueStats& cur = now.queues.at(name);
+  r.out.resize(cur.groups.size());
+  r.acked.resize(cur.groups.size());
+  if (prev == nullptr || prev->queues.count(name) == 0 || now.at_ns <= prev->at_ns) return r;
+  const detail::QueueStats& old = prev->queues.at(name);
+  const double dt = static_cast<double>(now.at_ns - prev->at_ns) / 1e9;
+  auto per_s = [dt](std::uint64_t a, std::uint64_t b) { return b >= a ? static_cast<double>(b - a) / dt : 0.0; };
+  r.in = per_s(old.tail, cur.tail);
+  for (std::size_t g = 0; g < cur.groups.size() && g < old.groups.size(); ++g) {
+    r.out[g] = per_s(old.groups[g].delivered + old.groups[g].redelivered,
+                     cur.groups[g].delivered + cur.groups[g].redelivered);
+    r.acked[g] = per_s(old.groups[g].acked, cur.groups[g].acked);
+  }
+  return r;
+}
+
+std::string rate_text(std::optional<double> r) { return r ? fmt::format("{:.1f}", *r) : "-"; }
+nlohmann::ordered_json rate_json(std::optional<double> r) { return r ? nlohmann::ordered_json(*r) : nlohmann::ordered_json(nullptr); }
+
+std::optional<std::uint64_t> oldest(const detail::GroupStats& g, std::uint64_t now_ns) {
+  if (g.oldest_unacked_commit_ns == 0) return std::nullopt;
+  return age_ms(g.oldest_unacked_commit_ns, now_ns);
+}
+
+std::string screen_text(const std::string& ns, const WatchArgs& a, const Snapshot* prev, const Snapshot& now,
+                        const Registry& reg, bool keys) {
+  std::time_t t = std::time(nullptr);
+  char clock[16];
+  std::strftime(clock, sizeof clock, "%H:%M:%S", std::localtime(&t));
+  std::string out = fmt::format("shmq-cli watch  namespace {}  every {:.1f}s  {}{}\n\n", ns, a.interval_ms / 1000.0,
+                                clock, keys ? "  (q: quit)" : "  (Ctrl-C: quit)");
+  std::vector<std::vector<std::string>> rows{
+      {"QUEUE", "GROUP", "READY", "PENDING", "LEASED", "LAG", "IN/S", "OUT/S", "ACK/S", "OLDEST UNACKED", "DEAD"}};
+  for (const auto& [name, st] : now.queues) {
+    const Rates r = rates_of(prev, now, name);
+    for (std::size_t g = 0; g < st.groups.size(); ++g) {
+      const detail::GroupStats& gs = st.groups[g];
+      rows.push_back({g == 0 ? name : "", gs.name, std::to_string(gs.ready), std::to_string(gs.pending),
+                      std::to_string(gs.leased), std::to_string(gs.lag), g == 0 ? rate_text(r.in) : "",
+                      rate_text(r.out[g]), rate_text(r.acked[g]), age_text(oldest(gs, now.at_ns)),
+                      std::to_string(gs.dead_lettered)});
+    }
+  }
+  out += rows.size() > 1 ? table(rows) : "no queues\n";
+  for (const auto& [name, err] : now.errors) out += fmt::format("{}: {}\n", name, err);
+  if (!a.queue.empty() && now.queues.count(a.queue) != 0)
+    out += "\n" + stat_text(ns, a.queue, now.queues.at(a.queue), reg, now.at_ns);
+  return out;
+}
+
+std::string line_text(const Snapshot* prev, const Snapshot& now) {
+  std::time_t t = std::time(nullptr);
+  char clock[32];
+  std::strftime(clock, sizeof clock, "%Y-%m-%dT%H:%M:%S", std::localtime(&t));
+  std::string out = clock;
+  for (const auto& [name, st] : now.queues) {
+    const Rates r = rates_of(prev, now, name);
+    out += fmt::format(" | {} in={}/s", name, rate_text(r.in));
+    for (std::size_t g = 0; g < st.groups.size(); ++g) {
+      const detail::GroupStats& gs = st.groups[g];
+      out += fmt::format(" {}: ready={} pending={} leased={} out={}/s ack={}/s oldest={}", gs.name, gs.ready,
+                         gs.pending, gs.leased, rate_text(r.out[g]), rate_text(r.acked[g]),
+                         age_text(oldest(gs, now.at_ns)));
+    }
+  }
+  if (now.queues.empty()) out += " | no queues";
+  return out + "\n";
+}
+
+nlohmann::ordered_json line_json(const Snapshot* prev, const Snapshot& now) {
+  nlohmann::ordered_json queues = nlohmann::ordered_json::array();
+  for (const auto& [name, st] : now.queues) {
+    const Rates r = rates_of(prev, now, name);
+    nlohmann::ordered_json groups = nlohmann::ordered_json::array();
+    for (std::size_t g = 0; g < st.groups.size(); ++g) {
+      const detail::GroupStats& gs = st.groups[g];
+      const auto age = oldest(gs, now.at_ns);
+      groups.push_back({{"name", gs.name}, {"ready", gs.ready}, {"pending", gs.pending}, {"leased", gs.leased},
+                        {"lag", gs.lag}, {"out_per_s", rate_json(r.out[g])}, {"acked_per_s", rate_json(r.acked[g])},
+                        {"oldest_unacked_age_ms", age ? nlohmann::ordered_json(*age) : nlohmann::ordered_json(nullptr)}});
+    }
+    queues.push_back({{"name", name}, {"in_per_s", rate_json(r.in)}, {"free", st.free}, {"groups", groups}});
+  }
+  return {{"time_unix_ms", detail::realtime_ns() / 1'000'000}, {"queues", queues}};
+}
+
+// Sleeps one interval; true when the user asked to quit (q, Ctrl-C, SIGTERM).
+bool wait_or_quit(const Screen& screen, std::uint32_t interval_ms) {
+  const std::uint64_t deadline = detail::monotonic_ns() / 1'000'000 + interval_ms;
+  for (;;) {
+    if (g_stop) return true;
+    const std::uint64_t now = detail::monotonic_ns() / 1'000'000;
+    if (now >= deadline) return false;
+    pollfd p{STDIN_FILENO, POLLIN, 0};
+    const int n = ::poll(&p, screen.reads_keys() ? 1 : 0, static_cast<int>(deadline - now));
+    if (n > 0 && (p.revents & POLLIN) != 0) {
+      char c = 0;
+      if (::read(STDIN_FILENO, &c, 1) == 1 && (c == 'q' || c == 'Q')) return true;
+    }
+  }
+}
+
+int run_watch(const Globals& g, const WatchArgs& a) {
+  const std::string ns = g.ns();
+  if (a.interval_ms == 0) throw Failure(kUsage, "--interval 0 is invalid: give milliseconds >= 1");
+  struct sigaction sa {};
+  sa.sa_handler = on_stop;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+
+  const bool tty = ::isatty(STDOUT_FILENO) != 0 && !g.json;
+  Registry reg = open_registry(ns);
+  std::optional<Snapshot> prev;
+  Snapshot now = take_snapshot(ns, a.queue, reg);  // fails (not found) before the screen changes
+  Screen screen(tty);
+  for (std::uint32_t n = 1;; ++n) {
+    if (!reg.segment) reg = open_registry(ns);  // the first session may come later
+    if (tty)
+      screen.draw(screen_text(ns, a, prev ? &*prev : nullptr, now, reg, screen.reads_keys()));
+    else if (g.json)
+      std::printf("%s\n", line_json(prev ? &*prev : nullptr, now).dump().c_str());
+    else
+      std::fputs(line_text(prev ? &*prev : nullptr, now).c_str(), stdout);
+    std::fflush(stdout);
+    if ((a.count != 0 && n >= a.count) || wait_or_quit(screen, a.interval_ms)) break;
+    prev = std::move(now);
+    now = take_snapshot(ns, a.queue, reg);
+  }
+  return kOk;
+}
+
+}  // namespace
+
+void add_watch_command(CLI::App& app, Globals& g, Commands& out) {
+  auto a = std::make_shared<WatchArgs>();
+  CLI::App* watch = app.add_subcommand("watch", "Live view of one queue (or all) with rates per second; q quits");
+  watch->add_option("QUEUE", a->queue, "Queue (default: every queue of the namespace)");
+  watch->add_option("--interval", a->interval_ms, "Milliseconds between refreshes")->capture_default_str();
+  watch->add_option("--count", a->count, "Stop after this many refreshes (default 0: until q or Ctrl-C)");
+  add_json_flag(watch, g);
+  watch->footer("On a terminal it redraws in place; piped, it prints one line (with --json one object) per interval.\n"
+                "Example: shmq-cli watch orders --interval 500");
+  out.push_back({watch, [&g, a] { return run_watch(g, *a); }});
+}
+
+}  // namespace shmq::cli

@@ -1,0 +1,154 @@
+#include "report.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+namespace shmq::cli {
+
+namespace {
+
+nlohmann::ordered_json age_json(std::optional<std::uint64_t> ms) {
+  return ms ? nlohmann::ordered_json(*ms) : nlohmann::ordered_json(nullptr);
+}
+
+std::optional<std::uint64_t> age_of(std::uint64_t commit_ns, std::uint64_t now_ns) {
+  if (commit_ns == 0) return std::nullopt;
+  return age_ms(commit_ns, now_ns);
+}
+
+}  // namespace
+
+const char* mode_text(const detail::GroupStats& g) noexcept { return g.at_most_once ? "at-most-once" : "at-least-once"; }
+
+std::vector<ConsumerView> consumers_of(const detail::QueueStats& st, std::uint32_t g, const Registry& reg,
+                                       std::uint64_t now_ns) {
+  std::map<detail::Owner, ConsumerView> by_owner;
+  for (const detail::AttachmentStats& a : st.attachments)
+    if ((a.groups >> g) & 1U) by_owner[a.owner].session = session_info(reg, a.owner, now_ns);
+  for (const detail::HolderStats& h : st.groups[g].holders) {
+    ConsumerView& c = by_owner[h.owner];
+    if (c.session.owner == detail::kNoOwner) c.session = session_info(reg, h.owner, now_ns);
+    c.leased = h.leased;
+    c.oldest_commit_ns = h.oldest_commit_ns;
+  }
+  std::vector<ConsumerView> out;
+  for (auto& [owner, c] : by_owner) out.push_back(std::move(c));
+  return out;
+}
+
+nlohmann::ordered_json stat_json(const std::string& ns, const std::string& name, const detail::QueueStats& st,
+                         const Registry& reg, std::uint64_t now_ns) {
+  nlohmann::ordered_json j = {
+      {"name", name},
+      {"namespace", ns},
+      {"capacity", st.capacity},
+      {"slot_size", st.slot_size},
+      {"free", st.free},
+      {"loaned", st.loaned},
+      {"quarantined", st.quarantined},
+      {"tail", st.tail},
+      {"dead_letters", st.dead_letters},
+      {"dlq_capacity", st.dlq_capacity},
+  };
+  nlohmann::ordered_json groups = nlohmann::ordered_json::array();
+  for (std::uint32_t g = 0; g < st.groups.size(); ++g) {
+    const detail::GroupStats& gs = st.groups[g];
+    nlohmann::ordered_json consumers = nlohmann::ordered_json::array();
+    for (const ConsumerView& c : consumers_of(st, g, reg, now_ns))
+      consumers.push_back({{"session", c.session.owner},
+                           {"pid", c.session.pid},
+                           {"state", c.session.state},
+                           {"leased", c.leased},
+                           {"oldest_leased_age_ms", age_json(age_of(c.oldest_commit_ns, now_ns))},
+                           {"heartbeat_age_ms", age_json(c.session.heartbeat_age_ms)}});
+    groups.push_back({{"name", gs.name},
+                      {"mode", mode_text(gs)},
+                      {"max_deliveries", gs.max_deliveries},
+                      {"lease_timeout_ms", gs.lease_timeout_ms},
+                      {"ready", gs.ready},
+                      {"pending", gs.pending},
+                      {"leased", gs.leased},
+                      {"lag", gs.lag},
+                      {"delivered", gs.delivered},
+                      {"acked", gs.acked},
+                      {"redelivered", gs.redelivered},
+                      {"expired", gs.expired},
+                      {"dead_lettered", gs.dead_lettered},
+                      {"recovered", gs.recovered},
+                      {"oldest_unacked_age_ms", age_json(age_of(gs.oldest_unacked_commit_ns, now_ns))},
+                      {"consumers", std::move(consumers)}});
+  }
+  j["groups"] = std::move(groups);
+  nlohmann::ordered_json sessions = nlohmann::ordered_json::array();
+  for (const detail::AttachmentStats& a : st.attachments) {
+    const SessionInfo s = session_info(reg, a.owner, now_ns);
+    sessions.push_back({{"session", a.owner},
+                        {"pid", s.pid},
+                        {"comm", s.comm},
+                        {"role", roles_text(a.roles)},
+                        {"heartbeat_age_ms", age_json(s.heartbeat_age_ms)},
+                        {"state", s.state}});
+  }
+  j["sessions"] = std::move(sessions);
+  return j;
+}
+
+std::string stat_text(const std::string& ns, const std::string& name, const detail::QueueStats& st,
+                      const Registry& reg, std::uint64_t now_ns) {
+  std::string out = fmt::format(
+      "queue {} (namespace {}): capacity {}, slot size {} B, free {}, loaned {}{}, dead letters {}/{}\n\n", name, ns,
+      st.capacity, st.slot_size, st.free, st.loaned,
+      st.quarantined != 0 ? fmt::format(", quarantined {}", st.quarantined) : "", st.dead_letters, st.dlq_capacity);
+  std::vector<std::vector<std::string>> rows{{"GROUP", "MODE", "READY", "PENDING", "LEASED", "LAG", "DELIVERED",
+                                              "ACKED", "REDELIVERED", "EXPIRED", "DEAD", "OLDEST UNACKED"}};
+  for (const detail::GroupStats& g : st.groups)
+    rows.push_back({g.name, mode_text(g), std::to_string(g.ready), std::to_string(g.pending),
+                    std::to_string(g.leased), std::to_string(g.lag), std::to_string(g.delivered),
+                    std::to_string(g.acked), std::to_string(g.redelivered), std::to_string(g.expired),
+                    std::to_string(g.dead_lettered), age_text(age_of(g.oldest_unacked_commit_ns, now_ns))});
+  out += table(rows);
+
+  std::vector<std::vector<std::string>> consumers{
+      {"GROUP", "SESSION", "PID", "COMMAND", "LEASED", "OLDEST LEASED", "HEARTBEAT", "STATE"}};
+  for (std::uint32_t g = 0; g < st.groups.size(); ++g)
+    for (const ConsumerView& c : consumers_of(st, g, reg, now_ns))
+      consumers.push_back({st.groups[g].name, std::to_string(c.session.owner), std::to_string(c.session.pid),
+                           c.session.comm.empty() ? "-" : c.session.comm, std::to_string(c.leased),
+                           age_text(age_of(c.oldest_commit_ns, now_ns)), age_text(c.session.heartbeat_age_ms),
+                           c.session.state});
+  out += "\nconsumers:\n";
+  out += consumers.size() > 1 ? table(consumers) : "  none\n";
+
+  std::vector<std::vector<std::string>> sessions{{"SESSION", "PID", "COMMAND", "ROLE", "HEARTBEAT", "STATE"}};
+  for (const detail::AttachmentStats& a : st.attachments) {
+    const SessionInfo s = session_info(reg, a.owner, now_ns);
+    sessions.push_back({std::to_string(a.owner), std::to_string(s.pid), s.comm.empty() ? "-" : s.comm,
+                        roles_text(a.roles), age_text(s.heartbeat_age_ms), s.state});
+  }
+  out += "\nsessions attached:\n";
+  out += sessions.size() > 1 ? table(sessions) : "  none\n";
+  return out;
+}
+
+std::string table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows)
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      if (width.size() <= c) width.push_back(0);
+      width[c] = std::max(width[c], row[c].size());
+    }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      line += row[c];
+      if (c + 1 < row.size()) line += std::string(width[c] - row[c].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace shmq::cli
