@@ -34,7 +34,6 @@ using detail::ControlRequest;
 constexpr std::chrono::seconds kIdleCheckPeriod{1};
 constexpr int kListenBacklog = 64;
 constexpr int kAcceptBatch = 16;
-constexpr std::size_t kMaxLogged = 80;
 
 std::string errno_text(int err) { return std::strerror(err) + std::string(" (errno ") + std::to_string(err) + ")"; }
 
@@ -56,23 +55,6 @@ ControlReply error_reply(errc code, std::string message) {
   std::replace(message.begin(), message.end(), '\n', ' ');
   r.error = std::move(message);
   return r;
-}
-
-// A client's string as it may appear in a log line: cut, non-printable bytes as \xNN.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < kMaxLogged; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  if (s.size() > kMaxLogged) out += "...";
-  return out;
 }
 
 std::string segment_path(const std::string& ns, const std::string& queue) {
@@ -294,7 +276,7 @@ ControlReply ControlServer::handle(const Peer& peer, std::string_view packet, st
   try {
     const ControlRequest r = detail::decode_request(packet);
     op = detail::op_name(r.op);
-    queue = printable(r.queue);
+    queue = detail::printable(r.queue);
     detail::validate_queue_name(r.queue);  // before the name goes into any path
     switch (r.op) {
       case ControlOp::Create: return create(peer, r);

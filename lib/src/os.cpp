@@ -41,25 +41,8 @@ namespace {
 namespace bip = boost::interprocess;
 
 constexpr const char* kShmDir = "/dev/shm";
-constexpr std::size_t kMaxQuoted = 80;  // longer bad values are cut in messages
 
-// A user-supplied value as shown in a message: quoted, non-printable bytes as
-// \xNN, very long values cut, so a bad name cannot garble a log line.
-std::string quote(std::string_view s) {
-  std::string out = "'";
-  for (std::size_t i = 0; i < s.size() && i < kMaxQuoted; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  if (s.size() > kMaxQuoted) out += "...";
-  return out + "'";
-}
+std::string quote(std::string_view s) { return "'" + printable(s) + "'"; }
 
 std::string errno_text(int err) {
   return std::strerror(err) + std::string(" (errno ") + std::to_string(err) + ")";
@@ -473,6 +456,23 @@ std::string process_name(pid_t pid) {
   std::string name = buf;
   if (!name.empty() && name.back() == '\n') name.pop_back();
   return name;
+}
+
+std::string printable(std::string_view s) {
+  constexpr std::size_t kMax = 80;  // longer values are cut
+  std::string out;
+  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  if (s.size() > kMax) out += "...";
+  return out;
 }
 
 }  // namespace shmq::detail

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <sys/types.h>
@@ -27,6 +28,11 @@ void validate_namespace(const std::string& ns);
 // The namespace to use: `explicit_ns` if non-empty, else $SHMQ_NAMESPACE, else
 // "default". Validated.
 std::string resolve_namespace(const std::string& explicit_ns);
+
+// A value from outside (a name, a request) as it may appear in a message or a
+// log line: non-printable bytes as \xNN, cut after 80 bytes, so it cannot
+// garble the line.
+std::string printable(std::string_view s);
 
 // Object names in /dev/shm (no leading slash): "shmq.<ns>.registry",
 // "shmq.<ns>.q.<queue>". The lock file is "/dev/shm/shmq.<ns>.lock".

@@ -45,6 +45,7 @@ using shmq::test::Child;
 using shmq::test::exited_cleanly;
 using shmq::test::fail;
 using shmq::test::fork_child;
+using shmq::test::Pipe;
 using shmq::test::SharedArray;
 using shmq::test::read_exact;
 using shmq::test::TestNamespace;
@@ -78,29 +79,6 @@ shmq::QueueConfig queue_config(std::uint32_t capacity, std::uint32_t slot_size,
 
 static_assert(std::atomic<std::uint8_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
-
-// A pipe whose ends are closed on destruction.
-class Pipe {
- public:
-  Pipe() {
-    if (::pipe(fds_) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
-  }
-  ~Pipe() {
-    for (int fd : fds_) ::close(fd);
-  }
-  Pipe(const Pipe&) = delete;
-  Pipe& operator=(const Pipe&) = delete;
-  [[nodiscard]] int read_end() const noexcept { return fds_[0]; }
-  [[nodiscard]] int write_end() const noexcept { return fds_[1]; }
-
- private:
-  int fds_[2] = {-1, -1};
-};
-
-bool signal_byte(int fd) {
-  const char b = 1;
-  return ::write(fd, &b, 1) == 1;
-}
 
 // Payload of the ordered tests: a sequence number and its complement, so a
 // torn or stale read shows.
@@ -315,14 +293,13 @@ TEST(MultiProcessTest, FullQueueFailsFastTimesOutAndBlockedSendResumesAfterAnAck
       return fail(54, "send(20 ms) gave up after %lld us",
                   static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(waited).count()));
 
-    if (!signal_byte(about_to_block.write_end())) return fail(55, "write to the pipe failed");
+    if (!about_to_block.signal()) return fail(55, "write to the pipe failed");
     s = p.send(seq_payload(kCapacity), 5s);
     if (s != Status::Ok) return fail(56, "blocked send(5 s) ended with %s, not Ok after the ack", shmq::to_string(s));
     return 0;
   });
 
-  char b = 0;
-  ASSERT_TRUE(read_exact(about_to_block.read_end(), &b, 1, std::chrono::milliseconds(kChildDeadline)))
+  ASSERT_TRUE(about_to_block.wait(std::chrono::milliseconds(kChildDeadline)))
       << "the producer never got to its blocking send: " << exited_cleanly(producer.wait(1s)).message();
 
   // No more forks in this test: the parent may have a Client now.
@@ -511,7 +488,6 @@ TEST(MultiProcessTest, DroppedLoanIsNeverDeliveredAndItsSlotIsReused) {
   constexpr std::uint32_t kCapacity = 4;
   constexpr std::uint64_t kRounds = 3 * kCapacity;  // every slot sees a dropped loan more than once
   create_queue(ns, "loans", queue_config(kCapacity, 64));
-  Pipe filled;  // the producer's "the queue is full again" (its count follows)
 
   Child producer([&] {
     shmq::Client c({.ns = ns.name()});

@@ -47,6 +47,7 @@ using shmq::test::exited_cleanly;
 using shmq::test::fail;
 using shmq::test::kReadyLine;
 using shmq::test::now_ms;
+using shmq::test::Pipe;
 using shmq::test::read_exact;
 using shmq::test::SharedArray;
 using shmq::test::Shmqd;
@@ -59,30 +60,6 @@ constexpr auto kLogLimit = 20s;   // a line shmqd must write
 // Kill -> redelivery must be far faster (DESIGN.md §5: 50 ms, measured by
 // `shmq-bench recovery`); this bound only catches a watchdog that never acts.
 constexpr std::uint64_t kRedeliveryLimitMs = 10'000;
-
-class Pipe {
- public:
-  Pipe() {
-    if (::pipe(fds_) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
-  }
-  ~Pipe() {
-    for (int fd : fds_) ::close(fd);
-  }
-  Pipe(const Pipe&) = delete;
-  Pipe& operator=(const Pipe&) = delete;
-  // One byte: "done" from a child, or "go on" from the parent.
-  [[nodiscard]] bool signal() const noexcept {
-    const char b = 1;
-    return ::write(fds_[1], &b, 1) == 1;
-  }
-  [[nodiscard]] bool wait(std::chrono::milliseconds limit) const {
-    char b = 0;
-    return read_exact(fds_[0], &b, 1, limit);
-  }
-
- private:
-  int fds_[2] = {-1, -1};
-};
 
 // What a consumer child saw: message ids and delivery counts.
 struct Seen {

@@ -88,4 +88,30 @@ class SharedArray {
   T* data_ = nullptr;
 };
 
+// A pipe between a test and its children, closed on destruction: one byte
+// says "done" from a child, or "go on" from the parent.
+class Pipe {
+ public:
+  Pipe() {
+    if (::pipe(fds_) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+  }
+  ~Pipe() {
+    for (int fd : fds_) ::close(fd);
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+  [[nodiscard]] bool signal() const noexcept {
+    const char b = 1;
+    return ::write(fds_[1], &b, 1) == 1;
+  }
+  // False if no byte came within `limit`.
+  [[nodiscard]] bool wait(std::chrono::milliseconds limit) const {
+    char b = 0;
+    return read_exact(fds_[0], &b, 1, limit);
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+};
+
 }  // namespace shmq::test
