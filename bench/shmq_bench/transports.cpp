@@ -1,5 +1,6 @@
 #include "transports.hpp"
 
+#include "os.hpp"
 #include "processes.hpp"
 
 #include <algorithm>
@@ -236,20 +237,6 @@ class ShmqChannel final : public Channel {
 
 // ---- byte streams: Unix sockets and pipes ----------------------------------------
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) noexcept : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Writes and reads whole messages; a non-blocking descriptor is retried at once on EAGAIN.
 class StreamEndpoint final : public Endpoint {
  public:
@@ -317,7 +304,7 @@ class UdsChannel final : public Channel {
 
  private:
   std::uint64_t size_;
-  std::optional<Fd> ping_, echo_;
+  std::optional<shmq::detail::UniqueFd> ping_, echo_;
 };
 
 // Two pipes, each enlarged to a whole message where pipe-max-size allows.
@@ -342,7 +329,7 @@ class PipeChannel final : public Channel {
 
  private:
   std::uint64_t size_;
-  std::optional<Fd> to_echo_read_, to_echo_write_, to_ping_read_, to_ping_write_;
+  std::optional<shmq::detail::UniqueFd> to_echo_read_, to_echo_write_, to_ping_read_, to_ping_write_;
 };
 
 // ---- message queues: POSIX and Boost.Interprocess -----------------------------------

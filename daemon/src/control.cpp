@@ -35,10 +35,8 @@ constexpr std::chrono::seconds kIdleCheckPeriod{1};
 constexpr int kListenBacklog = 64;
 constexpr int kAcceptBatch = 16;
 
-std::string errno_text(int err) { return std::strerror(err) + std::string(" (errno ") + std::to_string(err) + ")"; }
-
 [[noreturn]] void fail(const std::string& what, int err) {
-  throw Error(errc::system_error, "control socket: " + what + ": " + errno_text(err));
+  throw Error(errc::system_error, "control socket: " + what + ": " + detail::errno_text(err));
 }
 
 ControlReply ok_reply() {
@@ -94,7 +92,7 @@ std::vector<gid_t> peer_groups(int fd, pid_t pid) {
 // Gives the new segment at `path` to uid:gid (no-op if it has them already).
 void set_owner(const std::string& path, uid_t uid, gid_t gid) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) throw Error(errc::system_error, "cannot open " + path + " to set its owner: " + errno_text(errno));
+  if (fd < 0) throw Error(errc::system_error, "cannot open " + path + " to set its owner: " + detail::errno_text(errno));
   struct stat st {};
   int err = 0;
   if (::fstat(fd, &st) != 0) err = errno;
@@ -103,7 +101,7 @@ void set_owner(const std::string& path, uid_t uid, gid_t gid) {
   if (err == 0) return;
   throw Error(err == EPERM ? errc::permission_denied : errc::system_error,
               "shmqd (uid " + std::to_string(::geteuid()) + ") cannot give " + path + " to uid " +
-                  std::to_string(uid) + ", group " + std::to_string(gid) + ": " + errno_text(err) +
+                  std::to_string(uid) + ", group " + std::to_string(gid) + ": " + detail::errno_text(err) +
                   "; run shmqd as root to create queues for other users");
 }
 
@@ -172,7 +170,7 @@ void ControlServer::accept_all() {
       // Out of descriptors (EMFILE, ENFILE) or memory: the listening socket
       // stays readable, so stop watching it until the next idle check rather
       // than spin.
-      spdlog::error("control: accept failed: {}; not accepting for {} s", errno_text(err), kIdleCheckPeriod.count());
+      spdlog::error("control: accept failed: {}; not accepting for {} s", detail::errno_text(err), kIdleCheckPeriod.count());
       loop_.unwatch(listen_fd_);
       accepting_ = false;
       return;
@@ -181,7 +179,7 @@ void ControlServer::accept_all() {
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-      spdlog::warn("control: cannot read the credentials of a new connection: {}; closing it", errno_text(errno));
+      spdlog::warn("control: cannot read the credentials of a new connection: {}; closing it", detail::errno_text(errno));
       ::close(fd);
       continue;
     }
@@ -316,7 +314,7 @@ void ControlServer::authorise(const Peer& peer, const ControlRequest& r) const {
     if (err == ENOENT)
       throw Error(errc::not_found,
                   "queue '" + r.queue + "' not found in namespace '" + ns_ + "'; `shmq-cli list` shows the queues");
-    throw Error(errc::system_error, "cannot stat " + path + ": " + errno_text(err));
+    throw Error(errc::system_error, "cannot stat " + path + ": " + detail::errno_text(err));
   }
   const bool member = peer.gid == st.st_gid || std::find(peer.groups.begin(), peer.groups.end(), st.st_gid) !=
                                                    peer.groups.end();

@@ -14,8 +14,6 @@ namespace shmq::daemon {
 
 namespace {
 
-std::string errno_text(int err) { return std::string(std::strerror(err)) + " (errno " + std::to_string(err) + ")"; }
-
 // The pid the holder wrote into the file, 0 if none (yet).
 pid_t pid_in_file(int fd) {
   char buf[32] = {};
@@ -59,7 +57,7 @@ InstanceLock::InstanceLock(const std::string& ns) : path_(instance_lock_path(ns)
       if (holder >= 0) already_running(ns, holder);
     }
     throw Error(err == EACCES ? errc::permission_denied : errc::system_error,
-                "cannot open the instance lock " + path_ + ": " + errno_text(err) +
+                "cannot open the instance lock " + path_ + ": " + detail::errno_text(err) +
                     (err == EACCES ? "; run shmqd as the user that owns it, or remove it if no shmqd runs" : ""));
   }
   // A holder that exits between our F_SETLK and F_GETLK leaves no lock to
@@ -73,7 +71,7 @@ InstanceLock::InstanceLock(const std::string& ns) : path_(instance_lock_path(ns)
     if (err == EINTR) continue;
     if (err != EAGAIN && err != EACCES) {
       ::close(fd_);
-      throw Error(errc::system_error, "cannot lock " + path_ + ": fcntl(F_SETLK): " + errno_text(err));
+      throw Error(errc::system_error, "cannot lock " + path_ + ": fcntl(F_SETLK): " + detail::errno_text(err));
     }
     const pid_t holder = holder_of(fd_);
     if (holder >= 0 || attempt >= 3) {
@@ -86,7 +84,7 @@ InstanceLock::InstanceLock(const std::string& ns) : path_(instance_lock_path(ns)
   if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
     const int err = errno;
     ::close(fd_);
-    throw Error(errc::system_error, "cannot write the pid into " + path_ + ": " + errno_text(err));
+    throw Error(errc::system_error, "cannot write the pid into " + path_ + ": " + detail::errno_text(err));
   }
 }
 

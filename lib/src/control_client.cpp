@@ -17,22 +17,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class Fd {
- public:
-  explicit Fd(int fd) noexcept : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
-
-std::string errno_text(int err) { return std::strerror(err) + std::string(" (errno ") + std::to_string(err) + ")"; }
-
 Error timeout_error(const std::string& ns, std::chrono::milliseconds timeout, const char* stage) {
   return Error(errc::timeout, "shmqd of namespace '" + ns + "' did not " + stage + " within " +
                                   std::to_string(timeout.count()) +
@@ -77,7 +61,7 @@ std::optional<ControlReply> call_daemon(const std::string& ns, const ControlRequ
 
   // Blocking calls bounded by SO_SNDTIMEO/SO_RCVTIMEO (connect waits on a full
   // backlog up to SO_SNDTIMEO too).
-  const Fd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  const UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) throw Error(errc::system_error, "control socket: socket: " + errno_text(errno));
   if (!arm(fd.get(), SO_SNDTIMEO, deadline)) throw timeout_error(ns, timeout, "accept the connection");
   for (;;) {

@@ -44,9 +44,6 @@ constexpr const char* kShmDir = "/dev/shm";
 
 std::string quote(std::string_view s) { return "'" + printable(s) + "'"; }
 
-std::string errno_text(int err) {
-  return std::strerror(err) + std::string(" (errno ") + std::to_string(err) + ")";
-}
 
 std::string shm_path(const std::string& name) { return std::string(kShmDir) + "/" + name; }
 
@@ -473,6 +470,14 @@ std::string printable(std::string_view s) {
   }
   if (s.size() > kMax) out += "...";
   return out;
+}
+
+std::string errno_text(int err) {
+  return std::strerror(err) + std::string(" (errno ") + std::to_string(err) + ")";
+}
+
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 }  // namespace shmq::detail

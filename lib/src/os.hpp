@@ -29,6 +29,22 @@ void validate_namespace(const std::string& ns);
 // "default". Validated.
 std::string resolve_namespace(const std::string& explicit_ns);
 
+// "No such file or directory (errno 2)": an errno for a message.
+std::string errno_text(int err);
+
+// A file descriptor closed on destruction.
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) noexcept : fd_(fd) {}
+  ~UniqueFd();
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  [[nodiscard]] int get() const noexcept { return fd_; }
+
+ private:
+  int fd_;
+};
+
 // A value from outside (a name, a request) as it may appear in a message or a
 // log line: non-printable bytes as \xNN, cut after 80 bytes, so it cannot
 // garble the line.
