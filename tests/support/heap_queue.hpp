@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "queue_view.hpp"
+#include "ring.hpp"
 #include "registry.hpp"
 
 namespace shmq::test {
@@ -70,5 +73,29 @@ struct HeapRegistry {
   HeapBytes bytes;
   detail::RegistryView view;
 };
+
+// The data path in one thread, as Producer and Consumer drive it.
+
+// Publishes one message carrying `value` (4 bytes) as `me` to the groups in
+// `mask`, stamped `commit_ns`; returns its position.
+inline std::uint64_t produce_value(const detail::QueueView& q, std::uint32_t value, detail::Owner me,
+                                   std::uint64_t commit_ns = 7, std::uint16_t mask = 0xFFFF) {
+  const detail::Claim c = detail::try_claim(q, me);
+  EXPECT_EQ(c.status, Status::Ok);
+  std::memcpy(q.payload(q.slot_of(c.pos)), &value, sizeof value);
+  const auto groups = static_cast<std::uint16_t>(mask & ((1U << q.group_count) - 1));
+  EXPECT_EQ(detail::publish(q, c.pos, me, c.pos, sizeof value, commit_ns, groups), Status::Ok);
+  return c.pos;
+}
+
+// Takes group `g`'s next message as `me` (a redelivery first, then a new one)
+// and starts its lease at `now_ms`.
+inline detail::Delivery take_message(const detail::QueueView& q, std::uint32_t g, detail::Owner me,
+                                     std::uint64_t now_ms = 0) {
+  detail::Delivery d = detail::take_redelivery(q, g, me, now_ms);
+  if (d.status != Status::Ok) d = detail::take_next(q, g, me);
+  if (d.status == Status::Ok) detail::start_lease(q, g, d, me, now_ms);
+  return d;
+}
 
 }  // namespace shmq::test

@@ -22,21 +22,9 @@ using test::params;
 constexpr Owner kA = make_owner(1, 1);
 constexpr Owner kB = make_owner(2, 1);
 
-std::uint64_t produce(const QueueView& q, std::uint32_t value) {
-  const Claim c = try_claim(q, kA);
-  EXPECT_EQ(c.status, Status::Ok);
-  std::memcpy(q.payload(q.slot_of(c.pos)), &value, sizeof value);
-  const auto all = static_cast<std::uint16_t>((1U << q.group_count) - 1);
-  EXPECT_EQ(publish(q, c.pos, kA, c.pos, sizeof value, 55, all), Status::Ok);
-  return c.pos;
-}
+std::uint64_t produce(const QueueView& q, std::uint32_t value) { return test::produce_value(q, value, kA, 55); }
 
-Delivery take(const QueueView& q, std::uint32_t g, Owner me = kB) {
-  Delivery d = take_redelivery(q, g, me, 0);
-  if (d.status != Status::Ok) d = take_next(q, g, me);
-  if (d.status == Status::Ok) start_lease(q, g, d, me, 0);
-  return d;
-}
+Delivery take(const QueueView& q, std::uint32_t g, Owner me = kB) { return test::take_message(q, g, me); }
 
 // Group 0 ("a", max_deliveries 1) gives up on one message carrying `value`;
 // group 1 ("b"), if there, acks it. Returns the message's id.

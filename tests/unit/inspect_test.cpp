@@ -21,20 +21,10 @@ constexpr Owner kC = make_owner(3, 1);
 
 // Publishes `value` to the groups of `mask` (default all) at commit time `commit_ns`.
 std::uint64_t produce(const QueueView& q, std::uint32_t value, std::uint64_t commit_ns, std::uint16_t mask = 0xFFFF) {
-  const Claim c = try_claim(q, kA);
-  EXPECT_EQ(c.status, Status::Ok);
-  std::memcpy(q.payload(q.slot_of(c.pos)), &value, sizeof value);
-  const auto all = static_cast<std::uint16_t>(((1U << q.group_count) - 1) & mask);
-  EXPECT_EQ(publish(q, c.pos, kA, c.pos, sizeof value, commit_ns, all), Status::Ok);
-  return c.pos;
+  return test::produce_value(q, value, kA, commit_ns, mask);
 }
 
-Delivery take(const QueueView& q, std::uint32_t g, Owner me) {
-  Delivery d = take_redelivery(q, g, me, 0);
-  if (d.status != Status::Ok) d = take_next(q, g, me);
-  if (d.status == Status::Ok) start_lease(q, g, d, me, 0);
-  return d;
-}
+Delivery take(const QueueView& q, std::uint32_t g, Owner me) { return test::take_message(q, g, me); }
 
 std::uint32_t value_of(const PeekedMessage& m) {
   std::uint32_t v = 0;

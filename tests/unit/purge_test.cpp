@@ -23,12 +23,7 @@ constexpr Owner kProducer = make_owner(1, 1);
 constexpr Owner kConsumer = make_owner(2, 1);
 
 std::uint64_t produce(const QueueView& q, std::uint32_t value, std::uint16_t mask = 0xFFFF) {
-  const Claim c = try_claim(q, kProducer);
-  EXPECT_EQ(c.status, Status::Ok);
-  std::memcpy(q.payload(q.slot_of(c.pos)), &value, sizeof value);
-  const auto groups = static_cast<std::uint16_t>(mask & ((1U << q.group_count) - 1));
-  EXPECT_EQ(publish(q, c.pos, kProducer, c.pos, sizeof value, 7, groups), Status::Ok);
-  return c.pos;
+  return test::produce_value(q, value, kProducer, 7, mask);
 }
 
 std::uint32_t value_at(const QueueView& q, std::uint64_t pos) {
@@ -37,12 +32,7 @@ std::uint32_t value_at(const QueueView& q, std::uint64_t pos) {
   return v;
 }
 
-Delivery take(const QueueView& q, std::uint32_t g = 0, Owner me = kConsumer) {
-  Delivery d = take_redelivery(q, g, me, 0);
-  if (d.status != Status::Ok) d = take_next(q, g, me);
-  if (d.status == Status::Ok) start_lease(q, g, d, me, 0);
-  return d;
-}
+Delivery take(const QueueView& q, std::uint32_t g = 0, Owner me = kConsumer) { return test::take_message(q, g, me); }
 
 TEST(PurgeTest, DropsReadyMessagesOfEveryGroup) {
   HeapQueue h(params(8, 64, {group("a"), group("b")}));

@@ -20,12 +20,7 @@ constexpr Owner kB = make_owner(2, 1);
 
 // Produces one message carrying `value`; returns its position.
 std::uint64_t produce(const QueueView& q, std::uint32_t value, Owner me = kA) {
-  const Claim c = try_claim(q, me);
-  EXPECT_EQ(c.status, Status::Ok);
-  std::memcpy(q.payload(q.slot_of(c.pos)), &value, sizeof value);
-  const auto all = static_cast<std::uint16_t>((1U << q.group_count) - 1);
-  EXPECT_EQ(publish(q, c.pos, me, c.pos, sizeof value, 7, all), Status::Ok);
-  return c.pos;
+  return test::produce_value(q, value, me);
 }
 
 std::uint32_t value_at(const QueueView& q, std::uint64_t pos) {
@@ -35,10 +30,7 @@ std::uint32_t value_at(const QueueView& q, std::uint64_t pos) {
 }
 
 Delivery take(const QueueView& q, std::uint32_t g = 0, Owner me = kB, std::uint64_t now_ms = 0) {
-  Delivery d = take_redelivery(q, g, me, now_ms);
-  if (d.status != Status::Ok) d = take_next(q, g, me);
-  if (d.status == Status::Ok) start_lease(q, g, d, me, now_ms);
-  return d;
+  return test::take_message(q, g, me, now_ms);
 }
 
 TEST(RingTest, RoundTripCarriesPayloadIdAndCount) {
