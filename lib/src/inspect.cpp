@@ -90,7 +90,7 @@ QueueStats queue_stats(const QueueView& q) {
           default: break;  // Done
         }
       } else if (word_lap(lw) == lap_before(lap) && lease_state(lw) == LeaseState::Done &&
-                 slot_state(sw) == SlotState::Ready && ((slot.group_mask >> g) & 1U) != 0) {
+                 slot_state(sw) == SlotState::Ready && ((slot.group_mask.load(std::memory_order_relaxed) >> g) & 1U) != 0) {
         ++gs.ready;
         note_oldest(gs.oldest_unacked_commit_ns, commit_ns);
         held = true;
@@ -143,7 +143,7 @@ std::vector<PeekedMessage> peek_messages(const QueueView& q, std::uint32_t g, st
     // of a Ready word are complete.
     const Word before = slot.state.load(kAcquire);
     if (word_lap(before) != lap || slot_state(before) != SlotState::Ready) continue;
-    if (count == 0 && ((slot.group_mask >> g) & 1U) == 0) continue;
+    if (count == 0 && ((slot.group_mask.load(std::memory_order_relaxed) >> g) & 1U) == 0) continue;
     PeekedMessage m;
     m.pos = pos;
     m.id = slot.id;

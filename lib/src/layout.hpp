@@ -276,7 +276,10 @@ struct alignas(kCacheLine) SlotHeader {
   std::uint64_t id;          // 8   message id: its position, kept on replay
   std::uint64_t commit_ns;   // 16  CLOCK_MONOTONIC at commit
   std::uint32_t length;      // 24  payload bytes
-  std::uint16_t group_mask;  // 28  bit g: group g receives it
+  // Atomic (relaxed) only because a consumer or purge reads it before its
+  // lease CAS, when the slot may already be on its next lap (the CAS then
+  // fails and the value is unused); its publication is the state CAS.
+  std::atomic<std::uint16_t> group_mask;  // 28  bit g: group g receives it
   std::uint16_t reserved0;   // 30
   std::uint8_t reserved[32];  // 32
 };
@@ -284,6 +287,7 @@ static_assert(sizeof(SlotHeader) == 64);
 static_assert(offsetof(SlotHeader, id) == 8);
 static_assert(offsetof(SlotHeader, length) == 24);
 static_assert(offsetof(SlotHeader, group_mask) == 28);
+static_assert(sizeof(std::atomic<std::uint16_t>) == 2 && std::atomic<std::uint16_t>::is_always_lock_free);
 
 // One per group per slot, 16 bytes (four to a line: consumers of one group
 // walk them in order).

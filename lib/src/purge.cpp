@@ -35,7 +35,7 @@ Dropped drop(const QueueView& q, std::uint32_t g, std::uint32_t s) noexcept {
   // taken by the group. (The lease word was read first: if the slot had moved
   // on since, the group took lap L meanwhile and the lap check or the CAS fails.)
   if (slot_state(sw) != SlotState::Ready || word_lap(lw) != lap_before(lap)) return Dropped::Nothing;
-  const bool for_group = ((slot.group_mask >> g) & 1U) != 0;
+  const bool for_group = ((slot.group_mask.load(std::memory_order_relaxed) >> g) & 1U) != 0;
   // The pass-over of take_next: fails when a consumer took the message first.
   if (!le.word.compare_exchange_strong(lw, lease_word(lap, LeaseState::Done, 0, kNoOwner), kSeqCst))
     return Dropped::Nothing;

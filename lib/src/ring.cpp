@@ -102,7 +102,7 @@ Delivery take_next(const QueueView& q, std::uint32_t g, Owner me) noexcept {
     const Word sw = slot.state.load(kAcquire);
     if (word_lap(sw) != lap || slot_state(sw) == SlotState::Loaned) return {};  // not published yet
 
-    if (slot_state(sw) == SlotState::Aborted || ((slot.group_mask >> g) & 1U) == 0) {
+    if (slot_state(sw) == SlotState::Aborted || ((slot.group_mask.load(std::memory_order_relaxed) >> g) & 1U) == 0) {
       // No message for this group at pos: pass over it.
       le.word.compare_exchange_strong(lw, lease_word(lap, LeaseState::Done, 0, kNoOwner), kAcqRel);
       help_advance(gs.next, pos);
@@ -179,7 +179,7 @@ Status publish(const QueueView& q, std::uint64_t pos, Owner me, std::uint64_t id
   slot.id = id;
   slot.commit_ns = commit_ns;
   slot.length = length;
-  slot.group_mask = group_mask;
+  slot.group_mask.store(group_mask, kRelaxed);
   SHMQ_CRASH_POINT("commit.written");
   // SYNC POINT: release publishes header and payload; pairs with the acquire
   // load in take_next. seq_cst so the following load of consumers_parked
