@@ -143,13 +143,13 @@ QueueConfig neutral_config() {
   return c;
 }
 
-unsigned parse_mode(const Walker& w, const toml::node& n) {
+unsigned parse_mode(const Walker& w, const toml::node& n, std::string_view key = "mode") {
   constexpr std::string_view kExpected = "must be octal permission bits: 0o660 (TOML octal) or \"0660\"";
   std::int64_t v = -1;
   if (const auto* i = n.as_integer()) {
     // A decimal 660 would mean 01224: accept only what is written in octal.
     if ((i->flags() & toml::value_flags::format_as_octal) == toml::value_flags::none)
-      w.fail(n.source(), "mode",
+      w.fail(n.source(), key,
              std::string(kExpected) + " (got decimal " + std::to_string(i->get()) + "; write it 0o" +
                  std::to_string(i->get()) + " or in quotes)");
     v = i->get();
@@ -157,26 +157,26 @@ unsigned parse_mode(const Walker& w, const toml::node& n) {
     std::string_view t = s->get();
     if (t.starts_with("0o")) t.remove_prefix(2);
     const bool digits = !t.empty() && t.size() <= 4 && t.find_first_not_of("01234567") == std::string_view::npos;
-    if (!digits) w.fail(n.source(), "mode", std::string(kExpected) + " (got \"" + s->get() + "\")");
+    if (!digits) w.fail(n.source(), key, std::string(kExpected) + " (got \"" + s->get() + "\")");
     v = std::stoll(std::string(t), nullptr, 8);
   } else {
-    w.fail(n.source(), "mode", std::string(kExpected) + ", not " + type_name(n));
+    w.fail(n.source(), key, std::string(kExpected) + ", not " + type_name(n));
   }
-  if (v < 0 || v > 0777) w.fail(n.source(), "mode", std::string(kExpected) + " (at most 0777)");
+  if (v < 0 || v > 0777) w.fail(n.source(), key, std::string(kExpected) + " (at most 0777)");
   return static_cast<unsigned>(v);
 }
 
-gid_t lookup_group(const Walker& w, const toml::node& n) {
-  const std::string name = w.string(n, "owner_group");
+gid_t lookup_group(const Walker& w, const toml::node& n, std::string_view key = "owner_group") {
+  const std::string name = w.string(n, key);
   std::vector<char> buf(16384);
   group g{};
   group* found = nullptr;
   int rc = 0;
   while ((rc = ::getgrnam_r(name.c_str(), &g, buf.data(), buf.size(), &found)) == ERANGE) buf.resize(buf.size() * 2);
   if (rc != 0)
-    w.fail(n.source(), "owner_group", "cannot look up group \"" + name + "\": " + std::strerror(rc));
+    w.fail(n.source(), key, "cannot look up group \"" + name + "\": " + std::strerror(rc));
   if (found == nullptr)
-    w.fail(n.source(), "owner_group", "no such group \"" + name + "\" (see /etc/group or `getent group`)");
+    w.fail(n.source(), key, "no such group \"" + name + "\" (see /etc/group or `getent group`)");
   return g.gr_gid;
 }
 
@@ -273,7 +273,12 @@ QueueDefinition parse_queue(const Walker& w, const std::string& name, const toml
 }
 
 void parse_daemon(const Walker& w, const toml::table& t, DaemonConfig& config) {
-  w.only_keys(t, {"heartbeat_interval_ms", "heartbeat_timeout_ms", "scan_period_ms"});
+  w.only_keys(t, {"heartbeat_interval_ms", "heartbeat_timeout_ms", "scan_period_ms", "registry_mode", "registry_group"});
+  if (const toml::node* n = t.get("registry_mode")) config.registry_mode = parse_mode(w, *n, "registry_mode");
+  if (const toml::node* n = t.get("registry_group")) {
+    config.registry_group = lookup_group(w, *n, "registry_group");
+    config.registry_group_name = n->as_string()->get();
+  }
   const auto ms = [&](std::string_view key, std::int64_t lo, std::int64_t hi, std::chrono::milliseconds& out) {
     if (const toml::node* n = t.get(key)) out = std::chrono::milliseconds(w.integer(*n, key, lo, hi, " ms"));
   };

@@ -33,6 +33,12 @@ struct DaemonConfig {
   std::chrono::milliseconds heartbeat_timeout{2000};
   // How often the watchdog scans heartbeats and lease deadlines.
   std::chrono::milliseconds scan_period{10};
+  // Who may attach: every process of the namespace opens the registry
+  // read-write, so a namespace shared by several users needs its mode (e.g.
+  // 0660 with registry_group, or 0666). shmqd applies both at start.
+  unsigned registry_mode = 0600;
+  std::optional<gid_t> registry_group;
+  std::string registry_group_name;  // as written in the file (for messages)
   std::vector<QueueDefinition> queues;  // in the order of the file
 };
 

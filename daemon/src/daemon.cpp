@@ -206,6 +206,20 @@ void Daemon::map_registry() {
   registry_ = detail::open_registry_view(
       registry_segment_->data(), registry_segment_->size(), ns_,
       "registry of namespace '" + ns_ + "' (/dev/shm/" + detail::registry_segment_name(ns_) + ")");
+  share_registry();
+}
+
+// Whoever created the registry, shmqd sets who may attach (config registry_mode
+// and registry_group), so a namespace can be shared by several users.
+void Daemon::share_registry() const {
+  const std::string path = kShmDir + detail::registry_segment_name(ns_);
+  const gid_t group = config_.registry_group.value_or(static_cast<gid_t>(-1));
+  if (::chmod(path.c_str(), config_.registry_mode) != 0 || ::chown(path.c_str(), static_cast<uid_t>(-1), group) != 0)
+    throw Error(errc::permission_denied, "cannot give the registry " + path + " mode " + octal(config_.registry_mode) +
+                                             (config_.registry_group ? " and group " + config_.registry_group_name : "") +
+                                             ": " + detail::errno_text(errno) + "; run shmqd as root or as its owner");
+  spdlog::info("registry {}: mode {}{}", path, octal(config_.registry_mode),
+               config_.registry_group ? ", group " + config_.registry_group_name : "");
 }
 
 void Daemon::run() {

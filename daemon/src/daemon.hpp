@@ -68,6 +68,7 @@ class Daemon {
   bool ensure_queue(const QueueDefinition& q);
   void adopt_queue(const QueueDefinition& q);
   void map_registry();
+  void share_registry() const;
 
   const std::string ns_;
   const DaemonConfig config_;

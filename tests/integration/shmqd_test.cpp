@@ -284,3 +284,50 @@ TEST(ShmqdTest, MultiProcessIdlesBelowOnePercentOfACore) {
 }
 
 }  // namespace
+
+namespace {
+
+// Attaches as the unprivileged user nobody and sends and receives one
+// message on queue `queue`: 0 on success, else why (see the returns).
+int round_trip_as_nobody(const TestNamespace& ns, const std::string& queue) {
+  constexpr uid_t kNobody = 65534;
+  if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) return 90;
+  try {
+    shmq::Client c({.ns = ns.name()});
+    shmq::Producer p = c.producer(queue);
+    if (p.send("hello", 5s) != Status::Ok) return 91;
+    shmq::Consumer k = c.consumer(queue);
+    shmq::Message m = k.receive(5s);
+    if (!m || m.text() != "hello" || m.ack() != Status::Ok) return 92;
+  } catch (const shmq::Error& e) {
+    std::fprintf(stderr, "as nobody: %s\n", e.what());
+    return e.value() == shmq::errc::permission_denied ? 93 : 94;
+  }
+  return 0;
+}
+
+TEST(ShmqdTest, MultiProcessRegistryModeLetsAnotherUserAttach) {
+  TestNamespace ns;
+  const ConfigFile config(
+      "[daemon]\nregistry_mode = \"0666\"\n[queues.shared]\ncapacity = 8\nslot_size = 64\nmode = \"0666\"\n");
+  Shmqd daemon(ns, config.path());
+  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  struct stat st {};
+  ASSERT_EQ(::stat(("/dev/shm/" + shmq::detail::registry_segment_name(ns.name())).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777U, 0666U);
+  const pid_t child = shmq::test::fork_child([&] { return round_trip_as_nobody(ns, "shared"); });
+  const ChildExit e = shmq::test::wait_child(child, 30s);
+  EXPECT_TRUE(e.exited && e.code == 0) << "exit " << e.code << "\n" << daemon.err();
+}
+
+TEST(ShmqdTest, MultiProcessDefaultRegistryKeepsOtherUsersOut) {
+  TestNamespace ns;
+  const ConfigFile config("[queues.shared]\ncapacity = 8\nslot_size = 64\nmode = \"0666\"\n");
+  Shmqd daemon(ns, config.path());
+  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  const pid_t child = shmq::test::fork_child([&] { return round_trip_as_nobody(ns, "shared"); });
+  const ChildExit e = shmq::test::wait_child(child, 30s);
+  EXPECT_TRUE(e.exited && e.code == 93) << "exit " << e.code << " (93: refused with permission_denied)";
+}
+
+}  // namespace

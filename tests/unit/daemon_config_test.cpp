@@ -199,6 +199,17 @@ TEST(DaemonConfigTest, UnknownOwnerGroupIsRefused) {
   EXPECT_THAT(e, StartsWith("shmqd.toml:2:15: queues.q.owner_group: no such group \"no-such-group-shmq\""));
 }
 
+TEST(DaemonConfigTest, RegistryModeAndGroupAreReadAndChecked) {
+  const DaemonConfig c = parse_config("[daemon]\nregistry_mode = \"0660\"\nregistry_group = \"root\"\n", "shmqd.toml");
+  EXPECT_EQ(c.registry_mode, 0660U);
+  EXPECT_EQ(c.registry_group, std::optional<gid_t>(0));
+  EXPECT_EQ(parse_config("", "shmqd.toml").registry_mode, 0600U);
+  EXPECT_THAT(error_of("[daemon]\nregistry_mode = 660\n"),
+              StartsWith("shmqd.toml:2:17: daemon.registry_mode: must be octal permission bits"));
+  EXPECT_THAT(error_of("[daemon]\nregistry_group = \"no-such-group-shmq\"\n"),
+              StartsWith("shmqd.toml:2:18: daemon.registry_group: no such group"));
+}
+
 TEST(DaemonConfigTest, HeartbeatTimeoutMustExceedInterval) {
   const std::string e = error_of("[daemon]\nheartbeat_interval_ms = 500\nheartbeat_timeout_ms = 500\n");
   EXPECT_THAT(e, StartsWith("shmqd.toml:3:24: daemon.heartbeat_timeout_ms: must be longer than"));
