@@ -113,6 +113,13 @@ TEST(DlqTest, PurgeFreesTheEntryAndItCanBeReused) {
   EXPECT_EQ(queue_stats(h.view).dead_letters, 1U);
 }
 
+// Step 1 of a replay, by hand: the entry names `replayer`.
+bool stamp_replayer(const QueueView& q, std::uint32_t index, Owner replayer) {
+  Word w = q.dlq_entry(index).state.load();
+  return q.dlq_entry(index).state.compare_exchange_strong(
+      w, make_word(word_lap(w), static_cast<std::uint8_t>(DlqState::Full), 0, replayer));
+}
+
 TEST(DlqTest, EntryHeldByALiveReplayerIsLeftAloneAndTakenOverOnceItIsGone) {
   HeapRegistry reg;
   HeapQueue h = two_groups();
@@ -120,9 +127,7 @@ TEST(DlqTest, EntryHeldByALiveReplayerIsLeftAloneAndTakenOverOnceItIsGone) {
   dead_letter_one(h.view, 77);
   // A replayer claimed the entry (step 1) and stopped there.
   const Owner replayer = reg.claim(10);
-  Word w = h.view.dlq_entry(0).state.load();
-  ASSERT_TRUE(h.view.dlq_entry(0).state.compare_exchange_strong(
-      w, make_word(word_lap(w), static_cast<std::uint8_t>(DlqState::Full), 0, replayer)));
+  ASSERT_TRUE(stamp_replayer(h.view, 0, replayer));
   EXPECT_EQ(list_dead_letters(h.view).at(0).replaying, replayer);
   EXPECT_EQ(replay_dead_letter(h.view, 0, kA, 1), Status::InvalidHandle);
   EXPECT_FALSE(purge_dead_letter(h.view, 0));
@@ -169,9 +174,7 @@ TEST(DlqTest, ReplayerKilledAfterClaimingASlotLosesNothing) {
   dead_letter_one(h.view, 77);
   const Owner replayer = reg.claim(10);
   // Steps 1 and 2 done by hand, then the replayer dies.
-  Word w = h.view.dlq_entry(0).state.load();
-  ASSERT_TRUE(h.view.dlq_entry(0).state.compare_exchange_strong(
-      w, make_word(word_lap(w), static_cast<std::uint8_t>(DlqState::Full), 0, replayer)));
+  ASSERT_TRUE(stamp_replayer(h.view, 0, replayer));
   ASSERT_EQ(try_claim(h.view, replayer).status, Status::Ok);
   ASSERT_TRUE(release_session(reg.view, replayer));
   EXPECT_EQ(recover_session(h.view, replayer, false).loans_aborted, 1U);
