@@ -182,8 +182,7 @@ gid_t lookup_group(const Walker& w, const toml::node& n, std::string_view key = 
 
 DeliveryMode parse_delivery(const Walker& w, const toml::node& n) {
   const std::string s = w.string(n, "delivery");
-  if (s == "at-least-once") return DeliveryMode::AtLeastOnce;
-  if (s == "at-most-once") return DeliveryMode::AtMostOnce;
+  if (const std::optional<DeliveryMode> mode = detail::delivery_from_name(s)) return *mode;
   w.fail(n.source(), "delivery", "must be \"at-least-once\" or \"at-most-once\" (got \"" + s + "\")");
 }
 

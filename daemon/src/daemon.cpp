@@ -26,16 +26,8 @@ namespace {
 
 constexpr const char* kShmDir = "/dev/shm/";
 
-std::string octal(unsigned v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0%o", v);
-  return buf;
-}
-
-std::string delivery_name(DeliveryMode m) { return m == DeliveryMode::AtMostOnce ? "at-most-once" : "at-least-once"; }
-
 std::string group_text(const GroupConfig& g) {
-  return g.name + " (" + delivery_name(g.mode) + ", max_deliveries " + std::to_string(g.max_deliveries) +
+  return g.name + " (" + std::string(detail::delivery_name(g.mode)) + ", max_deliveries " + std::to_string(g.max_deliveries) +
          ", lease_timeout " + std::to_string(g.lease_timeout.count()) + " ms)";
 }
 
@@ -67,7 +59,7 @@ std::string differences(const QueueDefinition& want, const QueueConfig& have, co
     add("dlq_capacity", std::to_string(c.dlq_capacity), std::to_string(have.dlq_capacity));
   if (!same_groups(c.groups, have.groups)) add("groups", groups_text(c.groups), groups_text(have.groups));
   if (st != nullptr) {
-    if ((st->st_mode & 0777U) != c.mode) add("mode", octal(c.mode), octal(st->st_mode & 0777U));
+    if ((st->st_mode & 0777U) != c.mode) add("mode", detail::octal(c.mode), detail::octal(st->st_mode & 0777U));
     if (want.owner_group && st->st_gid != *want.owner_group)
       add("group", want.owner_group_name + " (gid " + std::to_string(*want.owner_group) + ")",
           "gid " + std::to_string(st->st_gid));
@@ -174,7 +166,7 @@ bool Daemon::ensure_queue(const QueueDefinition& q) {
     }
   }
   spdlog::info("created queue {}: capacity {}, slot_size {}, dlq_capacity {}, mode {}{}, groups {}", q.name,
-               q.config.capacity, q.config.slot_size, q.config.dlq_capacity, octal(q.config.mode),
+               q.config.capacity, q.config.slot_size, q.config.dlq_capacity, detail::octal(q.config.mode),
                q.owner_group ? ", group " + q.owner_group_name : "", groups_text(q.config.groups));
   return true;
 }
@@ -215,10 +207,10 @@ void Daemon::share_registry() const {
   const std::string path = kShmDir + detail::registry_segment_name(ns_);
   const gid_t group = config_.registry_group.value_or(static_cast<gid_t>(-1));
   if (::chmod(path.c_str(), config_.registry_mode) != 0 || ::chown(path.c_str(), static_cast<uid_t>(-1), group) != 0)
-    throw Error(errc::permission_denied, "cannot give the registry " + path + " mode " + octal(config_.registry_mode) +
+    throw Error(errc::permission_denied, "cannot give the registry " + path + " mode " + detail::octal(config_.registry_mode) +
                                              (config_.registry_group ? " and group " + config_.registry_group_name : "") +
                                              ": " + detail::errno_text(errno) + "; run shmqd as root or as its owner");
-  spdlog::info("registry {}: mode {}{}", path, octal(config_.registry_mode),
+  spdlog::info("registry {}: mode {}{}", path, detail::octal(config_.registry_mode),
                config_.registry_group ? ", group " + config_.registry_group_name : "");
 }
 

@@ -13,7 +13,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "client_state.hpp"  // wake_everyone
 #include "header.hpp"
 #include "os.hpp"
 #include "shmq/error.hpp"

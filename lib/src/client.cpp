@@ -75,11 +75,6 @@ QueueHandle::~QueueHandle() {
   attachment().groups.store(0, std::memory_order_relaxed);
 }
 
-void wake_everyone(const QueueView& q) noexcept {
-  notify(q.hot->data_futex, q.hot->consumers_parked);
-  notify(q.hot->space_futex, q.hot->producers_parked);
-}
-
 namespace {
 
 std::shared_ptr<QueueHandle> map_queue(const std::shared_ptr<ClientState>& state, const std::string& queue) {

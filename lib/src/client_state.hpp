@@ -59,7 +59,5 @@ struct QueueHandle {
   const Owner owner;
 };
 
-// Wakes parked consumers and producers of `q` after a recovery.
-void wake_everyone(const QueueView& q) noexcept;
 
 }  // namespace shmq::detail

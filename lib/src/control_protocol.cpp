@@ -9,6 +9,7 @@
 
 #include "layout.hpp"
 #include "os.hpp"
+#include "queue_segment.hpp"
 
 namespace shmq::detail {
 
@@ -76,12 +77,6 @@ unsigned parse_mode(const json& v) {
   return static_cast<unsigned>(unsigned_field(v, "config.mode", 07777));
 }
 
-std::string octal(unsigned v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0%o", v);
-  return buf;
-}
-
 GroupConfig parse_group(const json& g, std::size_t i) {
   const std::string path = "config.groups[" + std::to_string(i) + "]";
   if (!g.is_object()) bad(path + " must be an object, not " + type_of(g));
@@ -90,9 +85,9 @@ GroupConfig parse_group(const json& g, std::size_t i) {
   c.name = string_field(g, path, "name");
   if (field(g, "delivery") != nullptr) {
     const std::string d = string_field(g, path, "delivery");
-    if (d == "at-least-once") c.mode = DeliveryMode::AtLeastOnce;
-    else if (d == "at-most-once") c.mode = DeliveryMode::AtMostOnce;
-    else bad(path + ".delivery must be \"at-least-once\" or \"at-most-once\" (got \"" + d + "\")");
+    const std::optional<DeliveryMode> mode = delivery_from_name(d);
+    if (!mode) bad(path + ".delivery must be \"at-least-once\" or \"at-most-once\" (got \"" + d + "\")");
+    c.mode = *mode;
   }
   if (const json* v = field(g, "max_deliveries"))
     c.max_deliveries = static_cast<std::uint32_t>(
@@ -172,7 +167,7 @@ std::string encode_request(const ControlRequest& r) {
     json groups = json::array();
     for (const GroupConfig& g : r.config.groups)
       groups.push_back({{"name", g.name},
-                        {"delivery", g.mode == DeliveryMode::AtMostOnce ? "at-most-once" : "at-least-once"},
+                        {"delivery", delivery_name(g.mode)},
                         {"max_deliveries", g.max_deliveries},
                         {"lease_timeout_ms", g.lease_timeout.count()}});
     j["config"] = {{"capacity", r.config.capacity},   {"slot_size", r.config.slot_size},

@@ -480,4 +480,10 @@ UniqueFd::~UniqueFd() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+std::string octal(unsigned v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0%o", v);
+  return buf;
+}
+
 }  // namespace shmq::detail

@@ -29,6 +29,9 @@ void validate_namespace(const std::string& ns);
 // "default". Validated.
 std::string resolve_namespace(const std::string& explicit_ns);
 
+// Permission bits as people write them: "0640".
+std::string octal(unsigned mode);
+
 // "No such file or directory (errno 2)": an errno for a message.
 std::string errno_text(int err);
 

@@ -23,12 +23,6 @@ std::string queue_what(const std::string& ns, const std::string& name) {
   return "queue '" + name + "' (namespace '" + ns + "', /dev/shm/" + queue_segment_name(ns, name) + ")";
 }
 
-std::string octal(unsigned v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0%o", v);
-  return buf;
-}
-
 bool half_initialised(const Segment& s) {
   if (s.size() < sizeof(SegmentHeader)) return true;
   return reinterpret_cast<const SegmentHeader*>(s.data())->layout_version.load(std::memory_order_acquire) == 0;
@@ -162,6 +156,16 @@ QueueConfig config_of(const QueueView& q) {
                         gi.max_deliveries, std::chrono::milliseconds(gi.lease_timeout_ms)});
   }
   return c;
+}
+
+const char* delivery_name(DeliveryMode mode) noexcept {
+  return mode == DeliveryMode::AtMostOnce ? "at-most-once" : "at-least-once";
+}
+
+std::optional<DeliveryMode> delivery_from_name(std::string_view name) noexcept {
+  if (name == "at-least-once") return DeliveryMode::AtLeastOnce;
+  if (name == "at-most-once") return DeliveryMode::AtMostOnce;
+  return std::nullopt;
 }
 
 }  // namespace shmq::detail

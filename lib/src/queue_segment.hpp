@@ -3,7 +3,9 @@
 // and the view over it). Used by the client, the daemon and the CLI alike.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "os.hpp"
 #include "queue_view.hpp"
@@ -37,6 +39,10 @@ bool remove_queue_segment(const std::string& ns, const std::string& name);
 
 // Queue names of the namespace.
 std::vector<std::string> list_queue_names(const std::string& ns);
+
+// "at-least-once" / "at-most-once": the names configs, requests and tools use.
+const char* delivery_name(DeliveryMode mode) noexcept;
+std::optional<DeliveryMode> delivery_from_name(std::string_view name) noexcept;
 
 // The QueueConfig a segment was created with.
 QueueConfig config_of(const QueueView& q);

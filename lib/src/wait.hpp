@@ -22,6 +22,7 @@
 #include "crash_point.hpp"
 #include "os.hpp"
 #include "parking.hpp"
+#include "queue_view.hpp"
 #include "shmq/config.hpp"
 #include "shmq/error.hpp"
 
@@ -49,6 +50,13 @@ inline void notify(std::atomic<std::uint32_t>& futex, const ParkedLanes& lanes) 
   if (!any_parked(lanes)) return;
   futex.fetch_add(1, std::memory_order_seq_cst);
   futex_wake_all(reinterpret_cast<const std::uint32_t*>(&futex));
+}
+
+// Wakes parked consumers and producers of `q`: after a recovery, which may
+// have freed slots and requeued messages at once.
+inline void wake_everyone(const QueueView& q) noexcept {
+  notify(q.hot->data_futex, q.hot->consumers_parked);
+  notify(q.hot->space_futex, q.hot->producers_parked);
 }
 
 template <class Try>

@@ -14,12 +14,12 @@
 #include <unistd.h>
 
 #include "children.hpp"
-#include "client_state.hpp"
 #include "crash_point.hpp"
 #include "parking.hpp"
 #include "purge.hpp"
 #include "queue_segment.hpp"
 #include "recovery.hpp"
+#include "wait.hpp"
 #include "registry.hpp"
 #include "ring.hpp"
 #include "shmq/shmq.hpp"

@@ -20,7 +20,9 @@ std::optional<std::uint64_t> age_of(std::uint64_t commit_ns, std::uint64_t now_n
 
 }  // namespace
 
-const char* mode_text(const detail::GroupStats& g) noexcept { return g.at_most_once ? "at-most-once" : "at-least-once"; }
+const char* mode_text(const detail::GroupStats& g) noexcept {
+  return detail::delivery_name(g.at_most_once ? DeliveryMode::AtMostOnce : DeliveryMode::AtLeastOnce);
+}
 
 std::vector<ConsumerView> consumers_of(const detail::QueueStats& st, std::uint32_t g, const Registry& reg,
                                        std::uint64_t now_ns) {
