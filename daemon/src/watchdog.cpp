@@ -73,14 +73,7 @@ Watchdog::Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, 
       registry_(registry),
       scan_period_(config.scan_period),
       idle_period_(std::max(config.scan_period, kIdlePeriod)) {
-  const pid_t pid = ::getpid();
-  detail::SessionIdentity id;
-  id.pid = static_cast<std::uint32_t>(pid);
-  id.start_time = detail::process_start_time(pid);
-  id.heartbeat_timeout_ns = ns_of(config.heartbeat_timeout);
-  id.now_ns = detail::monotonic_ns();
-  id.now_realtime_ns = detail::realtime_ns();
-  id.comm = detail::process_name(pid);
+  const detail::SessionIdentity id = detail::this_process(config.heartbeat_timeout);
   me_ = detail::claim_session(registry_, id);
   if (me_ == detail::kNoOwner)
     throw Error(errc::too_many_sessions, "the watchdog needs a session but namespace '" + ns_ + "' has all " +

@@ -23,16 +23,7 @@ ClientState::ClientState(std::string ns_, ClientOptions options_)
                                             " ms is invalid: give a positive time (default 10000 ms)");
   registry = open_registry_view(registry_segment.data(), registry_segment.size(), ns,
                                 "registry of namespace '" + ns + "' (/dev/shm/" + registry_segment_name(ns) + ")");
-  const auto pid = ::getpid();
-  SessionIdentity id;
-  id.pid = static_cast<std::uint32_t>(pid);
-  id.start_time = process_start_time(pid);
-  id.heartbeat_timeout_ns =
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(options.heartbeat_timeout).count());
-  id.now_ns = monotonic_ns();
-  id.now_realtime_ns = realtime_ns();
-  id.comm = process_name(pid);
-  owner = claim_session(registry, id);
+  owner = claim_session(registry, this_process(options.heartbeat_timeout));
   if (owner == kNoOwner)
     throw Error(errc::too_many_sessions, "namespace '" + ns + "' has all " + std::to_string(kMaxSessions) +
                                              " sessions in use; `shmq-cli sessions` lists them");

@@ -51,6 +51,18 @@ Segment open_or_create_registry(const std::string& ns) {
   return s;
 }
 
+SessionIdentity this_process(std::chrono::nanoseconds heartbeat_timeout) {
+  const pid_t pid = ::getpid();
+  SessionIdentity id;
+  id.pid = static_cast<std::uint32_t>(pid);
+  id.start_time = process_start_time(pid);
+  id.heartbeat_timeout_ns = static_cast<std::uint64_t>(heartbeat_timeout.count());
+  id.now_ns = monotonic_ns();
+  id.now_realtime_ns = realtime_ns();
+  id.comm = process_name(pid);
+  return id;
+}
+
 QueueParams make_queue_params(const std::string& ns, const std::string& name, const QueueConfig& c) {
   validate_namespace(ns);
   validate_queue_name(name);

@@ -3,11 +3,13 @@
 // and the view over it). Used by the client, the daemon and the CLI alike.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "os.hpp"
+#include "registry.hpp"
 #include "queue_view.hpp"
 #include "shmq/config.hpp"
 
@@ -20,6 +22,10 @@ QueueParams make_queue_params(const std::string& ns, const std::string& name, co
 // Opens the namespace's registry, creating it under the namespace lock if it
 // is missing or was left half-initialised by a creator that died.
 Segment open_or_create_registry(const std::string& ns);
+
+// This process as a session would register it (pid, start time, name, clocks),
+// with `heartbeat_timeout`: what claim_session needs.
+SessionIdentity this_process(std::chrono::nanoseconds heartbeat_timeout);
 
 struct MappedQueue {
   Segment segment;
