@@ -312,8 +312,7 @@ void ControlServer::authorise(const Peer& peer, const ControlRequest& r) const {
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
     if (err == ENOENT)
-      throw Error(errc::not_found,
-                  "queue '" + r.queue + "' not found in namespace '" + ns_ + "'; `shmq-cli list` shows the queues");
+      throw detail::queue_not_found(ns_, r.queue);
     throw Error(errc::system_error, "cannot stat " + path + ": " + detail::errno_text(err));
   }
   const bool member = peer.gid == st.st_gid || std::find(peer.groups.begin(), peer.groups.end(), st.st_gid) !=
@@ -328,8 +327,7 @@ void ControlServer::authorise(const Peer& peer, const ControlRequest& r) const {
 ControlReply ControlServer::remove(const Peer& peer, const ControlRequest& r) {
   authorise(peer, r);
   if (!detail::remove_queue_segment(ns_, r.queue))
-    throw Error(errc::not_found,
-                "queue '" + r.queue + "' not found in namespace '" + ns_ + "'; `shmq-cli list` shows the queues");
+    throw detail::queue_not_found(ns_, r.queue);
   return ok_reply();
 }
 

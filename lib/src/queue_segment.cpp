@@ -125,15 +125,18 @@ MappedQueue create_queue_segment(const std::string& ns, const std::string& name,
   return {std::move(seg), view};
 }
 
+Error queue_not_found(const std::string& ns, const std::string& name) {
+  return Error(errc::not_found,
+               "queue '" + name + "' not found in namespace '" + ns + "'; `shmq-cli list` shows the queues");
+}
+
 MappedQueue open_queue_segment(const std::string& ns, const std::string& name) {
   validate_queue_name(name);
   Segment seg = [&] {
     try {
       return Segment::open(queue_segment_name(ns, name));
     } catch (const Error& e) {
-      if (e.value() == errc::not_found)
-        throw Error(errc::not_found, "queue '" + name + "' not found in namespace '" + ns +
-                                         "'; `shmq-cli list` shows the queues");
+      if (e.value() == errc::not_found) throw queue_not_found(ns, name);
       throw;
     }
   }();

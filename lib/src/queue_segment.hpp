@@ -12,6 +12,7 @@
 #include "registry.hpp"
 #include "queue_view.hpp"
 #include "shmq/config.hpp"
+#include "shmq/error.hpp"
 
 namespace shmq::detail {
 
@@ -37,7 +38,10 @@ struct MappedQueue {
 // otherwise errc::already_exists.
 MappedQueue create_queue_segment(const std::string& ns, const std::string& name, const QueueConfig& config);
 
-// Maps and validates an existing queue (errc::not_found says how to list queues).
+// errc::not_found for queue `name`, saying how to list the queues.
+Error queue_not_found(const std::string& ns, const std::string& name);
+
+// Maps and validates an existing queue (queue_not_found if absent).
 MappedQueue open_queue_segment(const std::string& ns, const std::string& name);
 
 // Removes the queue's name (under the namespace lock). False if absent.

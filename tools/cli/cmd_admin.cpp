@@ -74,8 +74,7 @@ int run_delete(const Globals& g, const std::string& queue) {
   detail::validate_queue_name(queue);
   Client client(ClientOptions{.ns = g.ns()});
   if (!client.delete_queue(queue))
-    throw Failure(kNotFound, fmt::format("queue '{}' not found in namespace '{}'; `shmq-cli list` shows the queues",
-                                         queue, client.namespace_name()));
+    throw Failure(kNotFound, detail::queue_not_found(client.namespace_name(), queue).what());
   std::printf("deleted queue %s from namespace %s\n", queue.c_str(), client.namespace_name().c_str());
   return kOk;
 }
