@@ -4,10 +4,12 @@
 // When stdout is not a terminal it prints one line (or, with --json, one JSON
 // object) per interval.
 #include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <termios.h>
 #include <unistd.h>
 
-#include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <map>
@@ -24,8 +26,31 @@ namespace shmq::cli {
 
 namespace {
 
-volatile std::sig_atomic_t g_stop = 0;
-extern "C" void on_stop(int) { g_stop = 1; }
+// SIGINT and SIGTERM arrive on a signalfd that the wait polls beside the
+// keyboard: no asynchronous handler (whose delivery a sanitizer may defer).
+class StopSignals {
+ public:
+  StopSignals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    ::sigprocmask(SIG_BLOCK, &set, &saved_);
+    fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd_ < 0) throw Failure(kInternal, std::string("watch: signalfd: ") + std::strerror(errno));
+  }
+  ~StopSignals() {
+    ::close(fd_);
+    ::sigprocmask(SIG_SETMASK, &saved_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+
+ private:
+  int fd_ = -1;
+  sigset_t saved_{};
+};
 
 struct WatchArgs {
   std::string queue;
@@ -195,15 +220,19 @@ nlohmann::ordered_json line_json(const Snapshot* prev, const Snapshot& now) {
 }
 
 // Sleeps one interval; true when the user asked to quit (q, Ctrl-C, SIGTERM).
-bool wait_or_quit(const Screen& screen, std::uint32_t interval_ms) {
+bool wait_or_quit(const Screen& screen, const StopSignals& stop, std::uint32_t interval_ms) {
   const std::uint64_t deadline = detail::monotonic_ns() / 1'000'000 + interval_ms;
   for (;;) {
-    if (g_stop) return true;
     const std::uint64_t now = detail::monotonic_ns() / 1'000'000;
     if (now >= deadline) return false;
-    pollfd p{STDIN_FILENO, POLLIN, 0};
-    const int n = ::poll(&p, screen.reads_keys() ? 1 : 0, static_cast<int>(deadline - now));
-    if (n > 0 && (p.revents & POLLIN) != 0) {
+    pollfd p[2] = {{stop.fd(), POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+    if (::poll(p, screen.reads_keys() ? 2 : 1, static_cast<int>(deadline - now)) <= 0) continue;
+    if ((p[0].revents & POLLIN) != 0) {
+      signalfd_siginfo info{};
+      (void)::read(stop.fd(), &info, sizeof info);  // consumed: not pending when the mask is restored
+      return true;
+    }
+    if ((p[1].revents & POLLIN) != 0) {
       char c = 0;
       if (::read(STDIN_FILENO, &c, 1) == 1 && (c == 'q' || c == 'Q')) return true;
     }
@@ -213,11 +242,7 @@ bool wait_or_quit(const Screen& screen, std::uint32_t interval_ms) {
 int run_watch(const Globals& g, const WatchArgs& a) {
   const std::string ns = g.ns();
   if (a.interval_ms == 0) throw Failure(kUsage, "--interval 0 is invalid: give milliseconds >= 1");
-  struct sigaction sa {};
-  sa.sa_handler = on_stop;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
+  const StopSignals stop;
 
   const bool tty = ::isatty(STDOUT_FILENO) != 0 && !g.json;
   Registry reg = open_registry(ns);
@@ -233,7 +258,7 @@ int run_watch(const Globals& g, const WatchArgs& a) {
     else
       std::fputs(line_text(prev ? &*prev : nullptr, now).c_str(), stdout);
     std::fflush(stdout);
-    if ((a.count != 0 && n >= a.count) || wait_or_quit(screen, a.interval_ms)) break;
+    if ((a.count != 0 && n >= a.count) || wait_or_quit(screen, stop, a.interval_ms)) break;
     prev = std::move(now);
     now = take_snapshot(ns, a.queue, reg);
   }
