@@ -1,0 +1,253 @@
+#include "workers.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include <unistd.h>
+
+#include "shmq/shmq.hpp"
+
+namespace shmq::chaos {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kRelaxed = std::memory_order_relaxed;
+
+// How long a worker waits in one call before it looks at the stop flags again.
+constexpr auto kPollPeriod = 100ms;
+// One in this many loans is abandoned, and one in this many at-least-once
+// deliveries nacked, to keep those paths busy too.
+constexpr std::uint64_t kAbandonOneIn = 512;
+constexpr std::uint64_t kNackOneIn = 1024;
+// One in this many deliveries is held for up to twice RunShape::hold, as if
+// processing took that long: consumers then hold messages when killed or
+// stopped, and a backlog builds that fills the queue.
+constexpr std::uint64_t kHoldOneIn = 16;
+
+std::uint64_t splitmix64(std::uint64_t& state) noexcept {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+std::uint64_t origin_seed(std::uint32_t p, std::uint64_t seq) noexcept {
+  std::uint64_t s = (static_cast<std::uint64_t>(p) << 48) ^ seq;
+  return splitmix64(s);
+}
+
+// FNV-1a over the bytes after the checksum field, and the fields before it.
+std::uint64_t checksum_of(std::span<const std::byte> payload) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&h](std::span<const std::byte> bytes) {
+    for (std::byte b : bytes) h = (h ^ static_cast<std::uint8_t>(b)) * 0x100000001b3ULL;
+  };
+  mix(payload.first(16));
+  mix(payload.subspan(kPayloadHeader));
+  return h;
+}
+
+ClientOptions client_options(const RunShape& shape) {
+  ClientOptions o;
+  o.ns = shape.ns;
+  o.heartbeat_interval = shape.heartbeat_interval;
+  o.heartbeat_timeout = shape.heartbeat_timeout;
+  return o;
+}
+
+int fenced(WorkerCounters& c) {
+  c.fenced.fetch_add(1, kRelaxed);
+  return kExitFenced;
+}
+
+int failed(const char* who, const char* what, Status s) {
+  std::fprintf(stderr, "shmq-chaos: %s (pid %d): %s: %s\n", who, static_cast<int>(::getpid()), what, to_string(s));
+  return 1;
+}
+
+// Adds `delta` (+1 or -1) to a record cell's count, and sets its redelivered
+// bit if `redelivered`.
+void add_record(std::uint8_t& byte, int delta, bool redelivered) noexcept {
+  std::atomic_ref<std::uint8_t> cell(byte);
+  std::uint8_t old = cell.load(kRelaxed);
+  std::uint8_t next = 0;
+  do {
+    const int count = std::clamp((old & RecordCell::kCountMask) + delta, 0, int{RecordCell::kCountMask});
+    next = static_cast<std::uint8_t>((old & RecordCell::kRedelivered) | count |
+                                     (redelivered ? RecordCell::kRedelivered : 0));
+  } while (!cell.compare_exchange_weak(old, next, kRelaxed));
+}
+
+}  // namespace
+
+std::size_t payload_length(std::uint32_t p, std::uint64_t seq, std::uint32_t slot_size) noexcept {
+  if (slot_size <= kPayloadHeader) return kPayloadHeader;
+  return kPayloadHeader + origin_seed(p, seq) % (slot_size - kPayloadHeader + 1);
+}
+
+void write_payload(std::span<std::byte> out, std::uint32_t p, std::uint64_t seq) noexcept {
+  const auto length = static_cast<std::uint32_t>(out.size());
+  std::memcpy(out.data(), &p, 4);
+  std::memcpy(out.data() + 4, &length, 4);
+  std::memcpy(out.data() + 8, &seq, 8);
+  std::uint64_t state = origin_seed(p, seq);
+  for (std::size_t i = kPayloadHeader; i < out.size(); i += 8) {
+    const std::uint64_t word = splitmix64(state);
+    std::memcpy(out.data() + i, &word, std::min<std::size_t>(8, out.size() - i));
+  }
+  const std::uint64_t sum = checksum_of(out);
+  std::memcpy(out.data() + 16, &sum, 8);
+}
+
+bool read_payload(std::span<const std::byte> in, Origin& origin) noexcept {
+  if (in.size() < kPayloadHeader) return false;
+  std::uint32_t length = 0;
+  std::uint64_t sum = 0;
+  std::memcpy(&origin.producer, in.data(), 4);
+  std::memcpy(&length, in.data() + 4, 4);
+  std::memcpy(&origin.seq, in.data() + 8, 8);
+  std::memcpy(&sum, in.data() + 16, 8);
+  return length == in.size() && sum == checksum_of(in);
+}
+
+RecordVerdict check_records(const RunShape& shape, const SharedLedger& shared, std::span<const std::uint64_t> next,
+                            std::span<const InDoubt> in_doubt) {
+  constexpr std::size_t kMaxSamples = 8;
+  RecordVerdict v;
+  auto sample = [&](const char* what, std::uint32_t g, std::uint32_t p, std::uint64_t seq) {
+    if (v.samples.size() < kMaxSamples)
+      v.samples.push_back(std::string(what) + ": " + kGroupNames[g] + " (producer " + std::to_string(p) + ", seq " +
+                          std::to_string(seq) + ")");
+  };
+  for (std::uint32_t p = 0; p < shape.producers; ++p) {
+    for (std::uint32_t g = 0; g < kGroups; ++g) {
+      for (std::uint64_t seq = 0; seq < shape.per_producer; ++seq) {
+        const std::uint8_t cell = *shared.cell(shape, g, p, seq);
+        const unsigned count = cell & RecordCell::kCountMask;
+        if (seq >= next[p]) {
+          if (count != 0) {
+            ++v.phantoms;
+            sample("received, never committed", g, p, seq);
+          }
+        } else if (count == 0 && !std::binary_search(in_doubt.begin(), in_doubt.end(), InDoubt{p, seq})) {
+          if (kAtMostOnce[g]) {
+            ++v.amo_dropped;
+          } else {
+            ++v.lost;
+            sample("lost", g, p, seq);
+          }
+        } else if (count > 1 && (kAtMostOnce[g] || (cell & RecordCell::kRedelivered) == 0)) {
+          ++v.duplicates;
+          sample("delivered twice without a redelivery", g, p, seq);
+        }
+      }
+    }
+  }
+  return v;
+}
+
+int run_producer(const RunShape& shape, const SharedLedger& shared, std::uint32_t p) {
+  Ledger& ledger = *shared.ledger;
+  ProducerState& state = ledger.producers[p];
+  WorkerCounters& counters = ledger.workers[p];
+  Client client(client_options(shape));
+  Producer producer = client.producer(shape.queue);
+  std::uint64_t seq = state.next.load(kRelaxed);
+  std::uint64_t rng = origin_seed(p, seq) ^ static_cast<std::uint64_t>(::getpid());
+  auto due = std::chrono::steady_clock::now();
+  const auto period = shape.rate == 0 ? std::chrono::nanoseconds(0) : std::chrono::nanoseconds(1s) / shape.rate;
+
+  // The controller reads `state` only once this process is dead (waitpid),
+  // when every store of it is visible: relaxed stores suffice.
+  while (ledger.stop_producers.load(std::memory_order_acquire) == 0 && seq < shape.per_producer) {
+    if (shape.rate != 0) {
+      due += period;  // pacing the load, not synchronisation
+      std::this_thread::sleep_until(due);
+    }
+    state.attempting.store(seq + 1, kRelaxed);
+    const std::size_t length = payload_length(p, seq, shape.slot_size);
+    Loan loan = producer.loan(length, kPollPeriod);
+    if (!loan) {
+      if (loan.status() == Status::Fenced) return fenced(counters);
+      if (loan.status() == Status::Timeout || loan.status() == Status::QueueFull) continue;
+      return failed("producer", "loan", loan.status());
+    }
+    if (splitmix64(rng) % kAbandonOneIn == 0) {
+      loan.abandon();
+      continue;
+    }
+    write_payload(loan.data().first(length), p, seq);
+    const Status s = loan.commit(length);
+    if (s == Status::Fenced) return fenced(counters);  // committed or not: the controller counts it in doubt
+    if (s == Status::LeaseLost) continue;              // taken back while we were stopped: not published
+    if (s != Status::Ok) return failed("producer", "commit", s);
+    state.next.store(seq + 1, kRelaxed);
+    state.attempting.store(0, kRelaxed);
+    counters.committed.fetch_add(1, kRelaxed);
+    ++seq;
+  }
+  state.attempting.store(0, kRelaxed);  // the last loan failed: nothing in doubt
+  return 0;
+}
+
+int run_consumer(const RunShape& shape, const SharedLedger& shared, std::uint32_t g, std::uint32_t slot) {
+  Ledger& ledger = *shared.ledger;
+  WorkerCounters& counters = ledger.workers[slot];
+  Client client(client_options(shape));
+  Consumer consumer = client.consumer(shape.queue, kGroupNames[g]);
+  std::uint64_t rng = (static_cast<std::uint64_t>(slot) << 32) ^ static_cast<std::uint64_t>(::getpid());
+
+  while (ledger.stop_consumers.load(std::memory_order_acquire) == 0) {
+    Message m = consumer.receive(kPollPeriod);
+    if (!m) {
+      if (m.status() == Status::Fenced) return fenced(counters);
+      if (m.status() == Status::Timeout || m.status() == Status::Empty) continue;
+      return failed("consumer", "receive", m.status());
+    }
+    counters.received.fetch_add(1, kRelaxed);
+    const bool redelivered = m.delivery_count() > 1;
+    if (redelivered) counters.redelivered.fetch_add(1, kRelaxed);
+    // The bytes are the message's only while the lease is held: a consumer
+    // that was stopped past it may read a slot already reused. The ack (a
+    // release CAS, after these reads) says whether the lease held throughout,
+    // so a bad payload or a record counts only once the ack succeeded.
+    Origin o;
+    const bool valid =
+        read_payload(m.data(), o) && o.producer < shape.producers && o.seq < shape.per_producer;
+    const std::size_t size = m.data().size();
+    std::uint8_t* cell = valid ? shared.cell(shape, g, o.producer, o.seq) : nullptr;
+    if (shape.hold.count() > 0 && splitmix64(rng) % kHoldOneIn == 0)
+      std::this_thread::sleep_for(std::chrono::microseconds(splitmix64(rng) % (2 * shape.hold.count() + 1)));
+    Status s = Status::Ok;
+    if (valid && !kAtMostOnce[g] && splitmix64(rng) % kNackOneIn == 0) {
+      s = m.nack();
+      if (s == Status::Ok) counters.nacked.fetch_add(1, kRelaxed);
+    } else {
+      if (valid) {
+        counters.unsettled.store(SharedLedger::index(shape, g, o.producer, o.seq) + 1, kRelaxed);
+        add_record(*cell, +1, redelivered);
+      }
+      s = m.ack();
+      if (s != Status::Ok && valid) add_record(*cell, -1, false);  // not ours after all
+      counters.unsettled.store(0, kRelaxed);
+      if (s == Status::Ok && !valid) {
+        counters.corrupted.fetch_add(1, kRelaxed);
+        std::fprintf(stderr, "shmq-chaos: %s consumer: corrupted message id %llu (%zu bytes)\n", kGroupNames[g],
+                     static_cast<unsigned long long>(m.id()), size);
+      }
+    }
+    if (s == Status::Fenced) return fenced(counters);
+    if (s == Status::LeaseLost) {
+      counters.lease_lost.fetch_add(1, kRelaxed);
+    } else if (s != Status::Ok) {
+      return failed("consumer", "ack", s);
+    }
+  }
+  return 0;
+}
+
+}  // namespace shmq::chaos
