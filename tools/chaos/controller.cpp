@@ -254,7 +254,10 @@ class Controller {
                                  : shared_.ledger->stop_consumers.load(kRelaxed) != 0;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
       if (!asked_to_stop && w.role == Role::Consumer) fail(name(w) + " stopped unasked");
-      return;  // a producer also stops when its sequence numbers run out
+      if (!asked_to_stop && w.role == Role::Producer)  // not a failure, but the load is gone
+        std::fprintf(stderr, "shmq-chaos: %s used its %llu sequence numbers: raise --max-messages\n",
+                     name(w).c_str(), static_cast<unsigned long long>(shape_.per_producer));
+      return;
     }
     const bool fenced = WIFEXITED(status) && WEXITSTATUS(status) == kExitFenced;
     if (!killed_by_us && !fenced) fail(name(w) + " (pid " + std::to_string(pid) + ") " + describe_exit(status));
