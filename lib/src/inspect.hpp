@@ -69,7 +69,8 @@ struct QueueStats {
 // only with other processes, which TSan cannot see anyway.
 inline void fence_reads_before_recheck() noexcept {
 #pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wpragmas"                 // GCC before 12: no -Wtsan
+#pragma GCC diagnostic ignored "-Wunknown-warning-option"  // clang: no -Wtsan
 #pragma GCC diagnostic ignored "-Wtsan"
   std::atomic_thread_fence(std::memory_order_acquire);
 #pragma GCC diagnostic pop
