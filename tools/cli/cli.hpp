@@ -1,11 +1,12 @@
 // shmq-cli: what every command shares. Each cmd_*.cpp adds its subcommands
-// with add_*_commands(); main.cpp parses, runs the chosen one, and turns any
-// error into one line on stderr and a documented exit code.
+// with add_*_commands(); CommandLine (command_line.cpp) parses, runs the chosen
+// one, and turns any error into one line on stderr and a documented exit code.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -65,6 +66,29 @@ void add_admin_commands(CLI::App& app, Globals& g, Commands& out);    // create,
 void add_data_commands(CLI::App& app, Globals& g, Commands& out);     // send, recv, peek
 void add_dlq_command(CLI::App& app, Globals& g, Commands& out);       // dlq
 void add_gc_command(CLI::App& app, Globals& g, Commands& out);        // gc
+
+// shmq-cli's command line: the app with every subcommand and what parsing
+// fills in. Building and parsing it run nothing (the fuzzer parses only);
+// run() runs the parsed command. main() is: parse, then run.
+class CommandLine {
+ public:
+  CommandLine();
+  CommandLine(const CommandLine&) = delete;
+  CommandLine& operator=(const CommandLine&) = delete;
+
+  // Parses argv. nullopt: a command was chosen, run() runs it. Otherwise the
+  // exit code, with the help or version text written to `out`, or the usage
+  // error ("shmq-cli: ...; see `shmq-cli send --help`") to `err`.
+  [[nodiscard]] std::optional<int> parse(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+  // Runs the parsed command; every error becomes one line on stderr and the
+  // exit code of its kind.
+  [[nodiscard]] int run();
+
+ private:
+  CLI::App app_;
+  Globals globals_;
+  Commands commands_;
+};
 
 // Adds --json to a read command.
 void add_json_flag(CLI::App* sub, Globals& g);

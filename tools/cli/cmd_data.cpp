@@ -5,10 +5,13 @@
 #include <cstring>
 #include <memory>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "lines.hpp"
 #include "report.hpp"
 #include "shmq/client.hpp"
 
@@ -109,19 +112,14 @@ int run_send(const Globals& g, const SendArgs& a) {
   } else if (!a.file.empty()) {
     sender.send(read_file(a.file), "--file " + a.file);
   } else {
-    char* line = nullptr;
-    std::size_t cap = 0;
+    // read(2), not stdio: each line goes out as soon as it arrives on a pipe.
+    LineSplitter lines;
     std::uint64_t number = 0;
-    struct FreeLine {
-      char*& p;
-      ~FreeLine() { std::free(p); }
-    } free_line{line};
-    for (ssize_t n; (n = ::getline(&line, &cap, stdin)) >= 0;) {
-      ++number;
-      std::string_view text(line, static_cast<std::size_t>(n));
-      if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
-      sender.send(text, fmt::format("line {}", number));
-    }
+    const auto send_line = [&](std::string_view text) { sender.send(text, fmt::format("line {}", ++number)); };
+    char buf[65536];
+    for (ssize_t n; (n = ::read(STDIN_FILENO, buf, sizeof buf)) > 0;)
+      lines.feed(std::string_view(buf, static_cast<std::size_t>(n)), send_line);
+    lines.finish(send_line);
     if (number == 0) throw Failure(kUsage, "nothing to send: give DATA, --file F, or lines on stdin");
   }
   sender.report();
