@@ -132,7 +132,7 @@ Message Consumer::receive(std::chrono::nanoseconds timeout) noexcept {
   m.id_ = slot.id;
   m.commit_ns_ = slot.commit_ns;
   m.data_ = q.payload(s);
-  m.size_ = slot.length;
+  m.size_ = q.payload_length(s);
   return m;
 }
 

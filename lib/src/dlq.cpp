@@ -45,9 +45,10 @@ std::vector<DeadLetter> list_dead_letters(const QueueView& q) {
     d.delivery_count = e.delivery_count;
     d.reason = static_cast<DeadLetterReason>(e.reason);
     d.replaying = word_owner(before);
-    const std::uint32_t length = std::min(e.length, q.info->slot_size);
-    d.data.resize(length);
-    std::memcpy(d.data.data(), q.dlq_payload(i), length);
+    const std::uint32_t length = q.dlq_payload_length(i);
+    // assign, not memcpy: an empty message leaves data() nullptr, and
+    // memcpy(nullptr, p, 0) is undefined.
+    d.data.assign(q.dlq_payload(i), q.dlq_payload(i) + length);
     // An entry is refilled only after it went Free: an unchanged word means an
     // untorn copy (the fence keeps the copy's reads before the re-check).
     fence_reads_before_recheck();
@@ -81,7 +82,7 @@ Status replay_dead_letter(const QueueView& q, std::uint32_t index, Owner me, std
   }
   const std::uint32_t s = q.slot_of(c.pos);
   const std::uint32_t lap = q.lap_of(c.pos);
-  const std::uint32_t length = std::min(e.length, q.info->slot_size);
+  const std::uint32_t length = q.dlq_payload_length(index);
   std::memcpy(q.payload(s), q.dlq_payload(index), length);
 
   // Step 3: published for the group that gave up on it only, with its old id.

@@ -149,9 +149,10 @@ std::vector<PeekedMessage> peek_messages(const QueueView& q, std::uint32_t g, st
     m.id = slot.id;
     m.commit_ns = slot.commit_ns;
     m.delivery_count = count;
-    const std::uint32_t length = std::min(slot.length, q.info->slot_size);
-    m.data.resize(length);
-    std::memcpy(m.data.data(), q.payload(s), length);
+    const std::uint32_t length = q.payload_length(s);
+    // assign, not memcpy: an empty message leaves data() nullptr, and
+    // memcpy(nullptr, p, 0) is undefined.
+    m.data.assign(q.payload(s), q.payload(s) + length);
     // A slot is rewritten only after a claim moved its word to another lap: if
     // the word is unchanged after the copy (reads ordered before the re-check
     // by the fence), the copy is whole.

@@ -10,6 +10,11 @@ namespace shmq::detail {
 
 namespace {
 
+// Positions count up from `capacity` by one per message: 2^62 takes a century
+// at 10^9 messages a second. Cursors past it are corrupt, and refusing them
+// keeps every walk over positions (pos <= next, pos += capacity) from wrapping.
+constexpr std::uint64_t kMaxPosition = std::uint64_t{1} << 62;
+
 QueueOffsets offsets_of(const QueueParams& p) noexcept {
   return queue_offsets(p.capacity, p.slot_size, static_cast<std::uint32_t>(p.groups.size()), p.dlq_capacity);
 }
@@ -79,6 +84,19 @@ QueueView open_queue_view(std::byte* base, std::size_t size, const std::string& 
     const GroupInfo& gi = info->groups[g];
     if (gi.max_deliveries == 0 || gi.max_deliveries > kMaxDeliveries || gi.at_most_once > 1)
       throw Error(errc::corrupt_segment, what + " has a bad setting for group " + std::to_string(g) + fix);
+  }
+  // A group's next passes a position only after a producer claimed it, so it
+  // is never ahead of the tail by a whole ring.
+  const auto* hot = reinterpret_cast<const QueueHot*>(base + kQueueHotOffset);
+  const auto* groups = reinterpret_cast<const GroupState*>(base + o.groups);
+  const std::uint64_t tail = hot->tail.load(std::memory_order_acquire);
+  if (tail < c || tail > kMaxPosition)
+    throw Error(errc::corrupt_segment, what + " has a tail cursor out of range (" + std::to_string(tail) + ")" + fix);
+  for (std::uint32_t g = 0; g < info->group_count; ++g) {
+    const std::uint64_t next = groups[g].next.load(std::memory_order_acquire);
+    if (next < c || next > tail + c)
+      throw Error(errc::corrupt_segment, what + " has a cursor of group " + std::to_string(g) + " out of range (" +
+                                             std::to_string(next) + ", tail " + std::to_string(tail) + ")" + fix);
   }
 
   QueueView q;

@@ -3,6 +3,7 @@
 // No system calls: unit tests run all of it on a heap buffer.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -70,12 +71,21 @@ struct QueueView {
   [[nodiscard]] std::byte* dlq_payload(std::uint32_t i) const noexcept {
     return dlq + std::size_t{i} * stride + sizeof(DlqHeader);
   }
+  // Payload bytes of slot s / dead letter i as a reader may copy them: the
+  // length the writer stored, but never more than slot_size, so a corrupt
+  // length cannot take a reader (or a dead-letter copy) past the payload.
+  [[nodiscard]] std::uint32_t payload_length(std::uint32_t s) const noexcept {
+    return std::min(slot(s).length, info->slot_size);
+  }
+  [[nodiscard]] std::uint32_t dlq_payload_length(std::uint32_t i) const noexcept {
+    return std::min(dlq_entry(i).length, info->slot_size);
+  }
   [[nodiscard]] const GroupInfo& group_info(std::uint32_t g) const noexcept { return info->groups[g]; }
   [[nodiscard]] std::uint32_t slot_size() const noexcept { return info->slot_size; }
 };
 
 // Checks the header of `size` bytes at `base` (magic, kind, version, checksum,
-// sizes and offsets against `size`) and builds a view. Throws shmq::Error:
+// sizes and offsets against `size`, the cursors' range) and builds a view. Throws shmq::Error:
 // corrupt_segment, version_mismatch or namespace_mismatch, naming `what`.
 QueueView open_queue_view(std::byte* base, std::size_t size, const std::string& expected_namespace,
                           const std::string& what);

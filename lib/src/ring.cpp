@@ -92,7 +92,11 @@ Delivery take_next(const QueueView& q, std::uint32_t g, Owner me) noexcept {
     if (word_lap(lw) != lap_before(lap)) {
       // This group is finished with pos: it took it (a cursor move left half
       // done), or the lease word is laps ahead because producers passed over
-      // message-less positions. Or our pos was stale. Either way: move on.
+      // message-less positions. Or our pos was stale. Either way: move on,
+      // but never a whole ring past the tail: a producer claims a position
+      // before anyone passes it, so only corrupt lease words lead there, and
+      // following them would walk up to 2^24 laps.
+      if (pos >= q.hot->tail.load(kAcquire) + q.capacity) return {};
       help_advance(gs.next, pos);
       continue;
     }
@@ -267,13 +271,14 @@ bool dead_letter(const QueueView& q, std::uint32_t g, std::uint64_t pos, Word pe
     e.id = slot.id;
     e.commit_ns = slot.commit_ns;
     e.dead_ms = now_ms;
-    e.length = slot.length;
+    const std::uint32_t length = q.payload_length(s);
+    e.length = length;
     e.delivery_count = word_count(pending_word);
     e.source_slot = s;
     e.source_lap = lap;
     e.group = static_cast<std::uint16_t>(g);
     e.reason = static_cast<std::uint16_t>(DeadLetterReason::MaxDeliveries);
-    std::memcpy(q.dlq_payload(i), q.payload(s), slot.length);
+    std::memcpy(q.dlq_payload(i), q.payload(s), length);
     SHMQ_CRASH_POINT("deadletter.copied");
     // SYNC POINT: release publishes the copy; pairs with the acquire in
     // find_dead_letter and the DLQ readers.

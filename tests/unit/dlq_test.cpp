@@ -67,6 +67,22 @@ TEST(DlqTest, ListShowsEveryDeadLetterWithItsPayloadAndOrigin) {
   EXPECT_EQ(v, 77U);
 }
 
+// Found by the segment fuzzer (fuzz/regressions/segment/dead-letter-empty-listed):
+// copying an empty dead letter was memcpy(nullptr, p, 0), undefined behaviour.
+TEST(DlqTest, ListShowsAnEmptyDeadLetter) {
+  HeapQueue h = two_groups();
+  const Claim c = try_claim(h.view, kA);
+  ASSERT_EQ(c.status, Status::Ok);
+  ASSERT_EQ(publish(h.view, c.pos, kA, c.pos, 0, 55, 1), Status::Ok);  // group "a" only
+  const Delivery d = take(h.view, 0);
+  ASSERT_EQ(settle(h.view, 0, d.pos, d.count, kB, LeaseState::Pending), Status::Ok);
+  EXPECT_EQ(take(h.view, 0).status, Status::Empty);  // moved to the DLQ on the way
+  const std::vector<DeadLetter> l = list_dead_letters(h.view);
+  ASSERT_EQ(l.size(), 1U);
+  EXPECT_EQ(l[0].id, c.pos);
+  EXPECT_TRUE(l[0].data.empty());
+}
+
 TEST(DlqTest, ReplayDeliversAgainToTheGroupThatGaveUpWithTheSameId) {
   HeapQueue h = two_groups();
   const std::uint64_t id = dead_letter_one(h.view, 77);

@@ -118,6 +118,18 @@ TEST(InspectTest, PeekShowsWaitingMessagesInOrderWithoutTakingThem) {
   EXPECT_EQ(take(h.view, 0, kC).pos, m[0].pos);
 }
 
+// Found by the segment fuzzer (fuzz/regressions/segment/dead-letter-empty-listed):
+// copying an empty payload was memcpy(nullptr, p, 0), undefined behaviour.
+TEST(InspectTest, PeekShowsAnEmptyMessage) {
+  HeapQueue h(params(4));
+  const Claim c = try_claim(h.view, kA);
+  ASSERT_EQ(c.status, Status::Ok);
+  ASSERT_EQ(publish(h.view, c.pos, kA, c.pos, 0, 1, 1), Status::Ok);
+  const std::vector<PeekedMessage> m = peek_messages(h.view, 0, 10);
+  ASSERT_EQ(m.size(), 1U);
+  EXPECT_TRUE(m[0].data.empty());
+}
+
 TEST(InspectTest, PeekShowsPendingMessagesWithTheirDeliveryCount) {
   HeapQueue h(params(4));
   produce(h.view, 7, 1);

@@ -1,0 +1,107 @@
+// Findings of the segment fuzzer (fuzz/targets/segment_target.cpp), one test
+// each: a queue segment whose state words are corrupt is refused when it is
+// opened, or its readers stay inside it. The fuzzer's inputs for them are in
+// fuzz/regressions/segment/ (fuzz_corpus_test replays them).
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <vector>
+
+#include "dlq.hpp"
+#include "heap_queue.hpp"
+#include "inspect.hpp"
+#include "ring.hpp"
+#include "shmq/error.hpp"
+
+namespace shmq::detail {
+namespace {
+
+using test::group;
+using test::HeapQueue;
+using test::params;
+
+constexpr Owner kA = make_owner(1, 1);
+constexpr std::uint32_t kSlotSize = 64;
+
+// The errc that opening the queue's bytes again throws (nullopt if none).
+std::optional<errc> open_error(const HeapQueue& h) {
+  try {
+    (void)open_queue_view(h.bytes.get(), h.size, "unit", "heap queue");
+  } catch (const Error& e) {
+    return e.value();
+  }
+  return std::nullopt;
+}
+
+// fuzz/regressions/segment/group-cursor-at-end: a consumer's redelivery scan
+// (pos <= next) and the lease expiry (pos += capacity) never ended.
+TEST(CorruptSegmentTest, OpenRefusesAGroupCursorNearTheEndOfPositions) {
+  HeapQueue h(params(4));
+  h.view.groups[0].next.store(std::numeric_limits<std::uint64_t>::max());
+  EXPECT_EQ(open_error(h), errc::corrupt_segment);
+}
+
+// fuzz/regressions/segment/tail-at-end
+TEST(CorruptSegmentTest, OpenRefusesATailCursorNearTheEndOfPositions) {
+  HeapQueue h(params(4));
+  h.view.hot->tail.store(std::numeric_limits<std::uint64_t>::max());
+  EXPECT_EQ(open_error(h), errc::corrupt_segment);
+}
+
+TEST(CorruptSegmentTest, OpenRefusesCursorsBelowTheFirstPositionOrARingPastTheTail) {
+  HeapQueue h(params(4));
+  h.view.groups[0].next.store(3);  // positions start at capacity
+  EXPECT_EQ(open_error(h), errc::corrupt_segment);
+  h.view.groups[0].next.store(4 + 4 + 1);  // tail 4
+  EXPECT_EQ(open_error(h), errc::corrupt_segment);
+  h.view.groups[0].next.store(4 + 4);
+  EXPECT_EQ(open_error(h), std::nullopt);
+}
+
+// fuzz/regressions/segment/receive-length-past-slot: try_receive gave a
+// message as long as the slot header said, past the end of the slot.
+TEST(CorruptSegmentTest, ReadersNeverTakeMoreThanTheSlotSize) {
+  HeapQueue h(params(4, kSlotSize));
+  const std::uint64_t pos = test::produce_value(h.view, 42, kA);
+  h.view.slot(h.view.slot_of(pos)).length = 1U << 20;
+  EXPECT_EQ(h.view.payload_length(h.view.slot_of(pos)), kSlotSize);
+  const std::vector<PeekedMessage> peeked = peek_messages(h.view, 0, 4);
+  ASSERT_EQ(peeked.size(), 1U);
+  EXPECT_EQ(peeked[0].data.size(), kSlotSize);
+}
+
+// fuzz/regressions/segment/dead-letter-length-past-slot: moving a message to
+// the dead-letter area copied as many bytes as the slot header said (1 MiB
+// here) over the rest of the segment.
+TEST(CorruptSegmentTest, DeadLetterCopiesAtMostTheSlotSize) {
+  HeapQueue h(params(4, kSlotSize, {group("default", false, 1)}));
+  const std::uint64_t pos = test::produce_value(h.view, 42, kA);
+  const Delivery d = test::take_message(h.view, 0, kA);
+  ASSERT_EQ(d.status, Status::Ok);
+  ASSERT_EQ(settle(h.view, 0, d.pos, d.count, kA, LeaseState::Pending), Status::Ok);
+  const std::uint32_t s = h.view.slot_of(pos);
+  h.view.slot(s).length = 1U << 20;
+  const Word pending = h.view.lease(0, s).word.load();
+  ASSERT_TRUE(dead_letter(h.view, 0, pos, pending, kA, 0));
+  const std::vector<DeadLetter> dead = list_dead_letters(h.view);
+  ASSERT_EQ(dead.size(), 1U);
+  EXPECT_EQ(dead[0].data.size(), kSlotSize);
+  EXPECT_EQ(h.view.dlq_entry(dead[0].index).length, kSlotSize);
+}
+
+// fuzz/regressions/segment/group-cursor-lap-ahead: every lease word of the
+// group a lap behind what its cursor expects made take_next walk 2^24 laps
+// (seconds at capacity 4, hours for a large queue) before it found a match.
+TEST(CorruptSegmentTest, TakeNextStopsARingPastTheTail) {
+  HeapQueue h(params(4));
+  (void)test::produce_value(h.view, 42, kA);          // tail 5
+  h.view.groups[0].next.store(9);                      // lap 2, leases at lap 0
+  ASSERT_EQ(open_error(h), std::nullopt);            // within a ring of the tail
+  EXPECT_EQ(take_next(h.view, 0, kA).status, Status::Empty);
+  EXPECT_LE(h.view.groups[0].next.load(), h.view.hot->tail.load() + h.view.capacity);
+}
+
+}  // namespace
+}  // namespace shmq::detail
