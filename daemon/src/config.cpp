@@ -294,6 +294,20 @@ void parse_daemon(const Walker& w, const toml::table& t, DaemonConfig& config) {
 
 }  // namespace
 
+ConfigError::ConfigError(const std::string& what) : std::runtime_error([&] {
+  std::string line;
+  for (const char c : what) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7F) {
+      line += c;
+    } else {
+      constexpr char kHex[] = "0123456789abcdef";
+      line += {'\\', 'x', kHex[u >> 4], kHex[u & 0xF]};
+    }
+  }
+  return line;
+}()) {}
+
 DaemonConfig parse_config(std::string_view text, const std::string& source_name) {
   toml::table doc;
   try {

@@ -44,9 +44,11 @@ struct DaemonConfig {
 
 // A bad config file. what() is one line:
 //   "shmqd.toml:12:13: queues.orders.capacity: capacity 1000 is invalid: ..."
+// Control characters the file put in it (a key, a value, the parser's quote
+// of the text) are escaped as \xNN, so it stays one line.
 class ConfigError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit ConfigError(const std::string& what);
 };
 
 // Reads and validates `path`. Throws ConfigError (also when the file cannot be read).

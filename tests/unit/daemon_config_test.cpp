@@ -35,6 +35,18 @@ TEST(DaemonConfigTest, EmptyFileGivesDefaults) {
   EXPECT_TRUE(c.queues.empty());
 }
 
+// Found by the config fuzzer (fuzz/regressions/config/error-quoting-a-newline.toml):
+// the parser's error quoted the text after a bad value, newline included, so
+// the "one line" error took two.
+TEST(DaemonConfigTest, ErrorsStayOneLineWhateverTheFileHolds) {
+  const std::string bad_value = error_of("[q]\nx = t\nnext = 1\n");
+  EXPECT_THAT(bad_value, HasSubstr("boolean"));
+  EXPECT_EQ(bad_value.find('\n'), std::string::npos);
+  const std::string e = error_of("[daemon]\n\"a\\nb\" = 1\n");  // a quoted key holding a newline
+  EXPECT_THAT(e, HasSubstr("\"a\\x0ab\""));
+  EXPECT_EQ(e.find('\n'), std::string::npos);
+}
+
 TEST(DaemonConfigTest, FullFileGivesEverySetting) {
   const DaemonConfig c = parse_config(R"(
 [daemon]
