@@ -152,7 +152,6 @@ class ThroughputRun {
       return;
     }
     const std::uint64_t first = clock_->first_ns, last = clock_->last_ns;
-    row.ns += last > first ? last - first : 0;
     row.messages += n;
     row.ns += last > first ? last - first : 0;
   }
