@@ -39,7 +39,7 @@ constexpr const char* kExitCodes =
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CLI11 set-up is outside a try
   CLI::App app{"shmq-cli: inspect and operate the shmq queues of a namespace", "shmq-cli"};
   app.require_subcommand(1, 1);
   app.fallthrough();  // global options are accepted after the subcommand too
