@@ -10,7 +10,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
   libsystemd-dev
   gnuplot-nox tmux
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-tidy cppcheck
   util-linux procps
 )
 

@@ -38,7 +38,7 @@ inline const std::string& bench_namespace() {
 
 // This process's namespace, swept at start (a dead process with the same pid)
 // and at exit, after benchmark_main's main has returned and every Client is gone.
-inline const NamespaceSweep g_cleanup(bench_namespace());
+inline const NamespaceSweep g_cleanup(bench_namespace());  // NOLINT(cert-err58-cpp): a failed sweep ends the run
 
 // A queue with a fresh name, deleted when the benchmark function returns.
 class BenchQueue {
@@ -58,7 +58,7 @@ class BenchQueue {
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
  private:
-  static inline std::uint32_t counter_ = 0;
+  static inline std::uint32_t counter_ = 0;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables): name counter
   shmq::Client& client_;
   std::string name_;
 };
@@ -110,7 +110,7 @@ class ScopedPin {
   ScopedPin& operator=(const ScopedPin&) = delete;
 
  private:
-  cpu_set_t saved_;
+  cpu_set_t saved_{};
   bool saved_ok_ = false;
 };
 

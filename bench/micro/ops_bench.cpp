@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <limits>
 #include <memory>
 #include <string>
@@ -36,7 +37,6 @@
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "micro_support.hpp"
@@ -74,7 +74,7 @@ class LineChannel {
     while (pong_.load(std::memory_order_acquire) != seq_) cpu_relax();
   }
   bool serve_one() noexcept {
-    std::uint64_t v;
+    std::uint64_t v = 0;
     // A new odd value (with one line, our own even answer is there too).
     while (((v = ping_.load(std::memory_order_acquire)) & 1U) == 0 || v == answered_) cpu_relax();
     if (v == kStop) return false;
@@ -88,7 +88,7 @@ class LineChannel {
   struct alignas(128) Line {
     std::atomic<std::uint64_t> value{0};
   };
-  static_assert(sizeof(Line) == 128 && alignof(Line) == 128);
+  static_assert(sizeof(Line) == 128 && alignof(Line) == 128);  // NOLINT(misc-redundant-expression): two properties
   struct Lines {
     Line ping;
     Line pong;
@@ -120,13 +120,13 @@ class FutexChannel {
     std::atomic_ref<std::uint32_t> w(*word_);
     w.store(++seq_, std::memory_order_release);
     futex(word_, FUTEX_WAKE, 1);
-    std::uint32_t v;
+    std::uint32_t v = 0;
     while ((v = w.load(std::memory_order_acquire)) == seq_) futex(word_, FUTEX_WAIT, seq_);
     seq_ = v;
   }
   bool serve_one() noexcept {
     std::atomic_ref<std::uint32_t> w(*word_);
-    std::uint32_t v;
+    std::uint32_t v = 0;
     while ((v = w.load(std::memory_order_acquire)) == answered_) futex(word_, FUTEX_WAIT, answered_);
     if (v == kStop) return false;
     answered_ = v + 1;
@@ -199,7 +199,7 @@ BENCHMARK(BM_RawFutexPingPong)->UseRealTime();
 // and on receive (the lease deadline), so this is part of every message's cost.
 void BM_RawClockGettime(benchmark::State& state, clockid_t clock) {
   timespec ts{};
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): the benchmark loop idiom
     ::clock_gettime(clock, &ts);
     benchmark::DoNotOptimize(ts);
   }
@@ -411,7 +411,7 @@ void wake_up(benchmark::State& state, shmq::WaitStrategy strategy, Channel& floo
       shmq::Message m = b_ping.receive(20ms);  // short: notices `stop` soon
       if (m.status() == Status::Timeout) continue;
       if (!m) return fail(m.status());
-      Command cmd;
+      Command cmd{};
       std::memcpy(&cmd, m.data().data(), sizeof cmd);
       if (const Status s = m.ack(); s != Status::Ok) return fail(s);
       if (cmd.op == kFloor) {
@@ -458,7 +458,7 @@ void wake_up(benchmark::State& state, shmq::WaitStrategy strategy, Channel& floo
     if (!check(state, loan.commit(64), "commit ping")) break;
     shmq::Message m = a_pong.receive(1s);
     if (!check(state, m.status(), "receive pong")) break;
-    std::uint64_t got;
+    std::uint64_t got = 0;
     std::memcpy(&got, m.data().data(), sizeof got);
     if (got != seq) {
       state.SkipWithError("pong carries the wrong sequence number");

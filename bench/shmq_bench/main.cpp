@@ -61,7 +61,7 @@ void check_plot_name(const std::string& path) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CLI11 set-up is outside a try
   CLI::App app{"shmq-bench: shmq against the hardware floor and the kernel's IPC, in one run"};
   app.require_subcommand(1);
   const std::string ns = "bench" + std::to_string(::getpid());

@@ -1,12 +1,12 @@
 #include "processes.hpp"
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 
 #include <poll.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,6 +57,7 @@ std::string wait_all(std::span<const pid_t> children, std::chrono::milliseconds 
       ::waitpid(pids[i], &status, 0);
       if (running[i].fd >= 0) ::close(running[i].fd);
       if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) && problem.empty()) {
+        // NOLINTNEXTLINE(concurrency-mt-unsafe): only this thread of shmq-bench reports child deaths
         problem = WIFSIGNALED(status) ? std::string("killed by signal ") + ::strsignal(WTERMSIG(status))
                                       : "exit status " + std::to_string(WEXITSTATUS(status));
       }

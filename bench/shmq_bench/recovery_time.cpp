@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -14,7 +15,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -86,7 +86,7 @@ class Daemon {
                 ("shmq-bench-recovery-" + std::to_string(::getpid()) + ".toml")) {
     std::ofstream(config_) << config;
     std::fflush(nullptr);
-    pid_ = ::fork();
+    pid_ = ::fork();  // NOLINT(cppcoreguidelines-prefer-member-initializer): after the config is written
     if (pid_ < 0) throw std::system_error(errno, std::generic_category(), "fork");
     if (pid_ == 0) {
       const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -95,7 +95,7 @@ class Daemon {
       const std::string cfg = config_.string();
       ::execlp(path.c_str(), path.c_str(), "--foreground", "--namespace", ns.c_str(), "--config", cfg.c_str(),
                "--log-level", "info", static_cast<char*>(nullptr));
-      std::fprintf(stderr, "cannot run %s: %s\n", path.c_str(), std::strerror(errno));
+      std::fprintf(stderr, "cannot run %s: %s\n", path.c_str(), std::generic_category().message(errno).c_str());
       ::_exit(127);
     }
     const std::uint64_t deadline = now_ns() + std::chrono::nanoseconds(kStartLimit).count();
@@ -124,7 +124,8 @@ class Daemon {
 
   [[nodiscard]] std::string log() const {
     std::ifstream in(log_);
-    std::string text, line;
+    std::string text;
+    std::string line;
     while (std::getline(in, line)) text += line + "\n";
     return text;
   }
@@ -147,7 +148,10 @@ class RecoveryRun {
         kQueue, kQueue);
     const std::string shmqd = find_shmqd(o_.shmqd);
     Daemon daemon(shmqd, o_.ns, config);
-    std::vector<std::uint32_t> kill_first, kill_all, stop_first, stop_all;
+    std::vector<std::uint32_t> kill_first;
+    std::vector<std::uint32_t> kill_all;
+    std::vector<std::uint32_t> stop_first;
+    std::vector<std::uint32_t> stop_all;
     for (std::uint32_t r = 0; r < o_.rounds; ++r) {
       measure(Scenario::Kill, kill_first, kill_all, daemon);
       measure(Scenario::Stop, stop_first, stop_all, daemon);
@@ -201,7 +205,8 @@ class RecoveryRun {
     const pid_t producer = spawn(-1, [&] { send_messages(n); }, errors_[0]);
     check(wait_all(std::span<const pid_t>(&producer, 1), kStepLimit), "producer", daemon);
 
-    Pipe victim_ready, measurer_ready;
+    Pipe victim_ready;
+    Pipe measurer_ready;
     const pid_t victim = spawn(-1, [&] { hold(scenario, n, victim_ready); }, errors_[1]);
     if (!victim_ready.wait(kStepLimit)) {
       ::kill(victim, SIGKILL);

@@ -20,6 +20,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
+#include <system_error>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -39,7 +40,8 @@ bool is_floor_name(std::string_view transport) { return transport == kFloor || t
 // Trims and collapses runs of blanks: some CPUs pad their model name.
 std::string tidy_spaces(const std::string& text) {
   std::istringstream words(text);
-  std::string word, tidy;
+  std::string word;
+  std::string tidy;
   while (words >> word) tidy += (tidy.empty() ? "" : " ") + word;
   return tidy;
 }
@@ -141,7 +143,7 @@ void write_text_file(const std::string& path, const std::string& text) {
   file.close();
   if (!file) {
     const int error = errno != 0 ? errno : EIO;  // a stream failure need not set errno
-    throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(error)));
+    throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::generic_category().message(error)));
   }
 }
 
@@ -154,7 +156,7 @@ class TempDir {
     std::string name = base + "/shmq-bench-plot.XXXXXX";
     if (mkdtemp(name.data()) == nullptr) {
       throw std::runtime_error(
-          fmt::format("cannot create a temporary directory in {}: {}", base, std::strerror(errno)));
+          fmt::format("cannot create a temporary directory in {}: {}", base, std::generic_category().message(errno)));
     }
     path_ = name;
   }
@@ -236,7 +238,7 @@ constexpr std::string_view kPercentileTics =
 // Twenty points a decade of 1 / (1 - p), as far as the samples resolve, then
 // the max at x = n (the rank-n sample).
 std::string curve_data(const std::vector<std::uint32_t>& sorted) {
-  const double n = static_cast<double>(sorted.size());
+  const auto n = static_cast<double>(sorted.size());
   std::string data;
   for (int k = 0; k <= 100; ++k) {
     const double x = std::pow(10.0, k / 20.0);
@@ -369,10 +371,10 @@ void run_gnuplot(const std::string& script_path, const std::string& out_path) {
   pid_t pid = 0;
   const int error = posix_spawnp(&pid, program.c_str(), nullptr, nullptr, argv, environ);
   if (error == ENOENT) throw std::runtime_error("gnuplot not found: install the Debian package gnuplot-nox");
-  if (error != 0) throw std::runtime_error(fmt::format("cannot start gnuplot: {}", std::strerror(error)));
+  if (error != 0) throw std::runtime_error(fmt::format("cannot start gnuplot: {}", std::generic_category().message(error)));
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) throw std::runtime_error(fmt::format("waiting for gnuplot: {}", std::strerror(errno)));
+    if (errno != EINTR) throw std::runtime_error(fmt::format("waiting for gnuplot: {}", std::generic_category().message(errno)));
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
   const std::string how = WIFEXITED(status) ? fmt::format("exit status {}", WEXITSTATUS(status))
@@ -473,6 +475,7 @@ void print_latency_table(std::FILE* out, const HostInfo& host, const std::vector
   const TableRow header = {"transport", "size",     "groups",    "samples", "p50 ns",  "p90 ns",
                            "p99 ns",    "p99.9 ns", "p99.99 ns", "max ns",  "x floor", "x uds"};
   std::vector<TableRow> rows;
+  rows.reserve(results.size());
   for (const LatencyResult& r : results) rows.push_back(table_row(r));
   ColumnWidths widths{};
   for (std::size_t i = 0; i < widths.size(); ++i) {

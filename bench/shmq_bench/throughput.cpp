@@ -84,7 +84,7 @@ void check(shmq::Status s, const char* what) {
 std::uint64_t sum_words(std::span<const std::byte> bytes) noexcept {
   std::uint64_t sum = 0;
   for (std::size_t i = 0; i + 8 <= bytes.size(); i += 8) {
-    std::uint64_t w;
+    std::uint64_t w = 0;
     std::memcpy(&w, bytes.data() + i, sizeof w);
     sum += w;
   }
@@ -94,10 +94,9 @@ std::uint64_t sum_words(std::span<const std::byte> bytes) noexcept {
 class ThroughputRun {
  public:
   explicit ThroughputRun(const ThroughputOptions& o)
-      : o_(o), errors_(o.producers + o.consumers) {
+      : o_(o), pinned_(o.producers == 1 && o.consumers == 1), errors_(o.producers + o.consumers) {
     const bool enough_cores = o.producers + o.consumers <= std::max(2U, host_info().cores);
     wait_ = o.wait.value_or(enough_cores ? shmq::WaitStrategy::BusySpin : shmq::WaitStrategy::Adaptive);
-    pinned_ = o.producers == 1 && o.consumers == 1;
   }
 
   int run() {
@@ -151,13 +150,13 @@ class ThroughputRun {
         if (!errors_[i].empty()) row.error = errors_[i].text;
       return;
     }
-    const std::uint64_t first = clock_->first_ns, last = clock_->last_ns;
-    row.ns += last > first ? last - first : 0;
+    const std::uint64_t first = clock_->first_ns;
+    const std::uint64_t last = clock_->last_ns;
     row.messages += n;
     row.ns += last > first ? last - first : 0;
   }
 
-  int cpu(std::size_t side) const { return pinned_ ? o_.cpus[side] : -1; }
+  [[nodiscard]] int cpu(std::size_t side) const { return pinned_ ? o_.cpus[side] : -1; }
 
   std::vector<pid_t> shmq_round(std::uint64_t size, std::uint64_t n) {
     std::vector<pid_t> children;
@@ -227,7 +226,7 @@ class ThroughputRun {
   }
 
   static void uds_reader(int fd, std::uint64_t bytes, RunClock& clock) {
-    std::vector<std::byte> buffer(256 * 1024);
+    std::vector<std::byte> buffer(std::size_t{256} * 1024);
     for (std::uint64_t got = 0; got < bytes;) {
       const ssize_t k = ::read(fd, buffer.data(), std::min<std::uint64_t>(buffer.size(), bytes - got));
       if (k > 0) {
@@ -294,7 +293,7 @@ class ThroughputRun {
     std::ofstream out(o_.json);
     out << doc.dump(2) << '\n';
     out.close();
-    if (!out) throw std::runtime_error("cannot write " + o_.json + ": " + std::strerror(errno));
+    if (!out) throw std::runtime_error("cannot write " + o_.json + ": " + std::generic_category().message(errno));
   }
 
   const ThroughputOptions& o_;
@@ -303,7 +302,7 @@ class ThroughputRun {
   std::vector<Row> shmq_rows_, uds_rows_;
   SharedArray<RunClock> clock_;
   SharedArray<ChildError> errors_;
-  static inline std::atomic<std::uint64_t> sink_{0};
+  static inline std::atomic<std::uint64_t> sink_{0};  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables): keeps reads
 };
 
 }  // namespace

@@ -180,14 +180,14 @@ class ShmqEndpoint final : public Endpoint {
   static void read_every_byte(std::span<const std::byte> bytes) noexcept {
     std::uint64_t sum = 0;
     for (std::size_t i = 0; i + 8 <= bytes.size(); i += 8) {
-      std::uint64_t word;
+      std::uint64_t word = 0;
       std::memcpy(&word, bytes.data() + i, sizeof word);
       sum += word;
     }
     sink_.store(sum, std::memory_order_relaxed);
   }
 
-  static inline std::atomic<std::uint64_t> sink_{0};  // keeps the reads
+  static inline std::atomic<std::uint64_t> sink_{0};  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables): keeps the reads
   shmq::Client client_;
   std::optional<shmq::Producer> producer_;
   std::vector<shmq::Consumer> consumers_;
@@ -312,7 +312,8 @@ class PipeChannel final : public Channel {
  public:
   explicit PipeChannel(const ChannelSpec& spec) : size_(spec.size) {
     const int flags = spins(spec.transport) ? O_NONBLOCK : 0;
-    int to_echo[2], to_ping[2];
+    int to_echo[2];
+    int to_ping[2];
     if (::pipe2(to_echo, flags) != 0) throw_errno("pipe2");
     to_echo_read_.emplace(to_echo[0]);
     to_echo_write_.emplace(to_echo[1]);
@@ -388,7 +389,7 @@ class PosixMqChannel final : public Channel {
       if (*q == static_cast<mqd_t>(-1)) {
         const int err = errno;
         close_all();
-        throw Unsupported("mq_open with " + std::to_string(size_) + "-byte messages: " + std::strerror(err) +
+        throw Unsupported("mq_open with " + std::to_string(size_) + "-byte messages: " + std::generic_category().message(err) +
                           " (limits: /proc/sys/fs/mqueue/msgsize_max, ulimit -q)");
       }
       ::mq_unlink(name.c_str());

@@ -8,6 +8,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <system_error>
 #include <utility>
 
 #include <grp.h>
@@ -174,7 +175,7 @@ gid_t lookup_group(const Walker& w, const toml::node& n, std::string_view key = 
   int rc = 0;
   while ((rc = ::getgrnam_r(name.c_str(), &g, buf.data(), buf.size(), &found)) == ERANGE) buf.resize(buf.size() * 2);
   if (rc != 0)
-    w.fail(n.source(), key, "cannot look up group \"" + name + "\": " + std::strerror(rc));
+    w.fail(n.source(), key, "cannot look up group \"" + name + "\": " + std::generic_category().message(rc));
   if (found == nullptr)
     w.fail(n.source(), key, "no such group \"" + name + "\" (see /etc/group or `getent group`)");
   return g.gr_gid;
@@ -183,7 +184,7 @@ gid_t lookup_group(const Walker& w, const toml::node& n, std::string_view key = 
 DeliveryMode parse_delivery(const Walker& w, const toml::node& n) {
   const std::string s = w.string(n, "delivery");
   if (const std::optional<DeliveryMode> mode = detail::delivery_from_name(s)) return *mode;
-  w.fail(n.source(), "delivery", "must be \"at-least-once\" or \"at-most-once\" (got \"" + s + "\")");
+  w.fail(n.source(), "delivery", R"(must be "at-least-once" or "at-most-once" (got ")" + s + "\")");
 }
 
 GroupConfig parse_group(const Walker& w, const toml::table& t, const std::string& queue_name) {
@@ -338,10 +339,10 @@ DaemonConfig parse_config(std::string_view text, const std::string& source_name)
 
 DaemonConfig load_config(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path + ": cannot read the config file: " + std::strerror(errno));
+  if (!in) throw ConfigError(path + ": cannot read the config file: " + std::generic_category().message(errno));
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) throw ConfigError(path + ": cannot read the config file: " + std::strerror(errno));
+  if (in.bad()) throw ConfigError(path + ": cannot read the config file: " + std::generic_category().message(errno));
   return parse_config(text.str(), path);
 }
 

@@ -95,8 +95,7 @@ void set_owner(const std::string& path, uid_t uid, gid_t gid) {
   if (fd < 0) throw Error(errc::system_error, "cannot open " + path + " to set its owner: " + detail::errno_text(errno));
   struct stat st {};
   int err = 0;
-  if (::fstat(fd, &st) != 0) err = errno;
-  else if ((st.st_uid != uid || st.st_gid != gid) && ::fchown(fd, uid, gid) != 0) err = errno;
+  if (::fstat(fd, &st) != 0 || ((st.st_uid != uid || st.st_gid != gid) && ::fchown(fd, uid, gid) != 0)) err = errno;
   ::close(fd);
   if (err == 0) return;
   throw Error(err == EPERM ? errc::permission_denied : errc::system_error,

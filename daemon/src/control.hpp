@@ -70,7 +70,7 @@ class ControlServer {
   void close_idle();
   void close_connection(int fd);
   // False if the reply could not be sent whole at once (the caller closes).
-  bool send_reply(int fd, const detail::ControlReply& reply);
+  static bool send_reply(int fd, const detail::ControlReply& reply);
 
   // One request: the reply, and the outcome for the log.
   detail::ControlReply handle(const Peer& peer, std::string_view packet, std::string& op, std::string& queue);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <system_error>
 #include <vector>
 
 #include <fcntl.h>
@@ -80,7 +81,7 @@ void notify_systemd([[maybe_unused]] const char* state) {
 #if SHMQ_HAVE_SYSTEMD
   // Without $NOTIFY_SOCKET (not run by systemd) this does nothing and returns 0.
   if (const int rc = ::sd_notify(0, state); rc < 0)
-    spdlog::warn("sd_notify(\"{}\") failed: {}", state, std::strerror(-rc));
+    spdlog::warn("sd_notify(\"{}\") failed: {}", state, std::generic_category().message(-rc));
 #endif
 }
 
@@ -162,7 +163,7 @@ bool Daemon::ensure_queue(const QueueDefinition& q) {
       queues_.erase(q.name);
       detail::remove_queue_segment(ns_, q.name);
       throw Error(errc::permission_denied, "cannot give " + path + " to group " + q.owner_group_name + ": " +
-                                               std::strerror(err) + "; run shmqd as root or as a member of the group");
+                                               std::generic_category().message(err) + "; run shmqd as root or as a member of the group");
     }
   }
   spdlog::info("created queue {}: capacity {}, slot_size {}, dlq_capacity {}, mode {}{}, groups {}", q.name,

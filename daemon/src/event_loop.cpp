@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstring>
 #include <string>
+#include <system_error>
 
 #include <pthread.h>
 #include <sys/epoll.h>
@@ -20,7 +21,7 @@ namespace {
 
 [[noreturn]] void fail(const std::string& call) {
   const int err = errno;
-  throw Error(errc::system_error, "event loop: " + call + ": " + std::strerror(err) + " (errno " + std::to_string(err) + ")");
+  throw Error(errc::system_error, "event loop: " + call + ": " + std::generic_category().message(err) + " (errno " + std::to_string(err) + ")");
 }
 
 // epoll_event.data carries fd and generation, so an event fetched for an fd

@@ -52,7 +52,7 @@ class EventLoop {
 
  private:
   struct Watch {
-    std::uint32_t generation;
+    std::uint32_t generation = 0;
     std::function<void()> on_readable;
   };
   struct Timer {

@@ -44,9 +44,9 @@ pid_t holder_of(int fd) {
 
 std::string instance_lock_path(const std::string& ns) { return "/dev/shm/" + detail::namespace_prefix(ns) + "shmqd.lock"; }
 
-InstanceLock::InstanceLock(const std::string& ns) : path_(instance_lock_path(ns)) {
-  // 0644: anyone may read which pid runs the namespace.
-  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+// 0644: anyone may read which pid runs the namespace.
+InstanceLock::InstanceLock(const std::string& ns)
+    : path_(instance_lock_path(ns)), fd_(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) {
   if (fd_ < 0) {
     const int err = errno;
     // Not ours to write (another user's daemon made it): say who holds it, if anyone.

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -62,17 +63,17 @@ class Daemonizer {
   static Daemonizer fork_daemon() {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) {
-      std::fprintf(stderr, "shmqd: cannot daemonize: pipe2: %s\n", std::strerror(errno));
-      std::exit(kExitFailure);
+      std::fprintf(stderr, "shmqd: cannot daemonize: pipe2: %s\n", std::generic_category().message(errno).c_str());
+      std::exit(kExitFailure);  // NOLINT(concurrency-mt-unsafe): no thread runs yet
     }
     const pid_t pid = ::fork();
     if (pid < 0) {
-      std::fprintf(stderr, "shmqd: cannot daemonize: fork: %s\n", std::strerror(errno));
-      std::exit(kExitFailure);
+      std::fprintf(stderr, "shmqd: cannot daemonize: fork: %s\n", std::generic_category().message(errno).c_str());
+      std::exit(kExitFailure);  // NOLINT(concurrency-mt-unsafe): no thread runs yet
     }
     if (pid > 0) {
       ::close(fds[1]);
-      std::exit(wait_for_child(fds[0], pid));
+      std::exit(wait_for_child(fds[0], pid));  // NOLINT(concurrency-mt-unsafe): no thread runs yet
     }
     ::close(fds[0]);
     ::setsid();
@@ -115,6 +116,7 @@ class Daemonizer {
       int status = 0;
       const bool reaped = ::waitpid(child, &status, 0) == child;
       std::fprintf(stderr, "shmqd: the daemon process %d ended before it was ready (%s)\n", static_cast<int>(child),
+                   // NOLINTNEXTLINE(concurrency-mt-unsafe): the parent of a daemonize fork has one thread
                    reaped && WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "no report");
       return kExitFailure;
     }
@@ -128,7 +130,7 @@ class Daemonizer {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CLI11 set-up is outside a try
   CLI::App app{"shmqd: the daemon of a shmq namespace (creates the configured queues, runs the watchdog)", "shmqd"};
   std::string ns_flag;
   std::string config_path;

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -85,7 +86,7 @@ Watchdog::Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, 
     const int err = errno;
     detail::release_session(registry_, me_);
     throw Error(errc::system_error, std::string("the watchdog cannot make its timer: timerfd_create: ") +
-                                        std::strerror(err));
+                                        std::generic_category().message(err));
   }
   refresh_queues();
   spdlog::info("watchdog: session {}.{}, scanning every {} ms, {} queues", detail::owner_index(me_),
@@ -145,7 +146,7 @@ void Watchdog::arm(std::chrono::milliseconds period) noexcept {
   spec.it_interval.tv_nsec = ns;
   spec.it_value = spec.it_interval;
   if (::timerfd_settime(timer_fd_, 0, &spec, nullptr) != 0)
-    spdlog::error("watchdog: timerfd_settime: {}", std::strerror(errno));  // keeps the old period
+    spdlog::error("watchdog: timerfd_settime: {}", std::generic_category().message(errno));  // keeps the old period
   else
     armed_ = period;
 }
@@ -173,7 +174,7 @@ void Watchdog::track(std::uint32_t index, Word word, std::uint64_t now_ns) {
     }
     // Out of descriptors, say: its heartbeat still shows when it stops.
     spdlog::error("cannot watch session {} for its exit (pidfd_open: {}): only its heartbeat is watched", t.name,
-                  std::strerror(errno));
+                  std::generic_category().message(errno));
     t.start_time = recorded;
     t.phase = Phase::Watching;
     return;
@@ -382,7 +383,7 @@ void Watchdog::map_queue(const std::string& name, std::uint64_t device, std::uin
   queues_.insert_or_assign(name, std::move(q));
 }
 
-void Watchdog::detach(Queue& q) noexcept {
+void Watchdog::detach(Queue& q) noexcept {  // NOLINT(readability-make-member-function-const): writes the segment
   Owner expected = me_;
   q.mapped.view.attachments[detail::owner_index(me_)].owner.compare_exchange_strong(expected, detail::kNoOwner,
                                                                                     std::memory_order_acq_rel);

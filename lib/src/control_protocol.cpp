@@ -86,7 +86,7 @@ GroupConfig parse_group(const json& g, std::size_t i) {
   if (field(g, "delivery") != nullptr) {
     const std::string d = string_field(g, path, "delivery");
     const std::optional<DeliveryMode> mode = delivery_from_name(d);
-    if (!mode) bad(path + ".delivery must be \"at-least-once\" or \"at-most-once\" (got \"" + d + "\")");
+    if (!mode) bad(path + R"(.delivery must be "at-least-once" or "at-most-once" (got ")" + d + "\")");
     c.mode = *mode;
   }
   if (const json* v = field(g, "max_deliveries"))
@@ -186,7 +186,7 @@ ControlRequest decode_request(std::string_view text) {
   if (op == "create") r.op = ControlOp::Create;
   else if (op == "delete") r.op = ControlOp::Delete;
   else if (op == "purge") r.op = ControlOp::Purge;
-  else bad("unknown op \"" + op + "\"; use \"create\", \"delete\" or \"purge\"");
+  else bad("unknown op \"" + op + R"("; use "create", "delete" or "purge")");
   if (r.op == ControlOp::Create) only_keys(j, "a create request", {"op", "queue", "config"});
   else only_keys(j, std::string("a ") + op_name(r.op) + " request", {"op", "queue"});
   r.queue = string_field(j, "the request", "queue");

@@ -54,7 +54,7 @@
 
 namespace shmq::detail {
 
-inline constexpr std::size_t kMaxControlMessage = 64 * 1024;
+inline constexpr std::size_t kMaxControlMessage = std::size_t{64} * 1024;
 inline constexpr std::chrono::seconds kControlIdleTimeout{5};
 
 // "/dev/shm/shmq.<ns>.shmqd.sock"

@@ -17,9 +17,11 @@ std::size_t index_of(std::string_view name) noexcept {
   return kNone;
 }
 
+// NOLINTBEGIN(cppcoreguidelines-avoid-non-const-global-variables): per-process test hooks
 std::array<std::atomic<std::uint64_t>, kCrashPoints.size()> g_hits{};
 std::atomic<std::size_t> g_armed{kNone};
 std::atomic<std::uint64_t> g_remaining{0};
+// NOLINTEND(cppcoreguidelines-avoid-non-const-global-variables)
 
 }  // namespace
 

@@ -8,9 +8,9 @@ namespace {
 
 class Category final : public std::error_category {
  public:
-  const char* name() const noexcept override { return "shmq"; }
+  [[nodiscard]] const char* name() const noexcept override { return "shmq"; }
 
-  std::string message(int value) const override {
+  [[nodiscard]] std::string message(int value) const override {
     switch (static_cast<errc>(value)) {
       case errc::invalid_argument: return "invalid argument";
       case errc::not_found: return "not found";

@@ -22,6 +22,7 @@
 #include <map>
 #include <mutex>
 #include <string_view>
+#include <system_error>
 
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/mapped_region.hpp>
@@ -230,7 +231,7 @@ Segment Segment::create(const std::string& name, std::size_t size, unsigned mode
     throw Error(errc::invalid_argument,
                 "segment " + quote(name) + " of size 0: give at least 1 byte");
   }
-  if ((mode & ~0777u) != 0) {
+  if ((mode & ~0777U) != 0) {
     char buf[16];
     std::snprintf(buf, sizeof buf, "0%o", mode);
     throw Error(errc::invalid_argument, "segment mode " + std::string(buf) +
@@ -240,7 +241,7 @@ Segment Segment::create(const std::string& name, std::size_t size, unsigned mode
   if (free_bytes < size) throw Error(errc::no_space, no_space_message(name, size, free_bytes));
   try {
     bip::shared_memory_object shm(bip::create_only, name.c_str(), bip::read_write,
-                                  bip::permissions(mode));
+                                  bip::permissions(static_cast<int>(mode)));  // <= 0777, checked above
     RemoveUnlessDismissed guard(name);
     const int fd = shm.get_mapping_handle().handle;
     // The umask applies to shm_open's mode; the caller asked for exactly `mode`.
@@ -271,12 +272,12 @@ Segment Segment::create(const std::string& name, std::size_t size, unsigned mode
 Segment Segment::open(const std::string& name) {
   try {
     bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
-    bip::offset_t size = 0;
-    if (!shm.get_size(size)) {
+    bip::offset_t bytes = 0;
+    if (!shm.get_size(bytes)) {
       throw Error(errc::system_error,
                   "cannot read the size of " + quote(shm_path(name)) + ": " + errno_text(errno));
     }
-    if (size == 0) {
+    if (bytes == 0) {
       throw Error(errc::corrupt_segment,
                   "shared-memory segment " + quote(shm_path(name)) +
                       " is empty (truncated?); delete the queue or run 'shmq-cli gc'");
@@ -322,13 +323,14 @@ struct PathMutex {
 std::mutex& in_process_mutex(const std::string& path) {
   static std::mutex registry_mutex;
   // Leaked on purpose: a FileLock may outlive static destruction. Few paths.
+  // NOLINTNEXTLINE(cppcoreguidelines-owning-memory,cppcoreguidelines-avoid-non-const-global-variables)
   static auto* mutexes = new std::map<std::string, PathMutex*>;
   const std::lock_guard guard(registry_mutex);
   PathMutex*& m = (*mutexes)[path];
   // After fork() the copy may be held by a thread that only exists in the
   // parent (whose fcntl lock the child does not inherit): start afresh, and
   // leak the copy, as destroying a locked mutex is undefined.
-  if (m == nullptr || m->pid != ::getpid()) m = new PathMutex{::getpid(), {}};
+  if (m == nullptr || m->pid != ::getpid()) m = new PathMutex{::getpid(), {}};  // NOLINT(cppcoreguidelines-owning-memory)
   return m->mutex;
 }
 
@@ -392,10 +394,12 @@ void futex_wait(const std::uint32_t* word, std::uint32_t expected,
     tsp = &ts;
   }
   // FUTEX_WAIT only reads the word; the kernel API takes a non-const pointer.
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): see above
   ::syscall(SYS_futex, const_cast<std::uint32_t*>(word), FUTEX_WAIT, expected, tsp, nullptr, 0);
 }
 
 void futex_wake_all(const std::uint32_t* word) noexcept {
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): FUTEX_WAKE does not write the word either
   ::syscall(SYS_futex, const_cast<std::uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 
@@ -403,7 +407,7 @@ void futex_wake_all(const std::uint32_t* word) noexcept {
 
 namespace {
 std::uint64_t to_ns(const timespec& t) noexcept {
-  return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(t.tv_nsec);
+  return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000U + static_cast<std::uint64_t>(t.tv_nsec);
 }
 }  // namespace
 
@@ -473,16 +477,16 @@ std::string printable(std::string_view s) {
 }
 
 std::string errno_text(int err) {
-  return std::strerror(err) + std::string(" (errno ") + std::to_string(err) + ")";
+  return std::generic_category().message(err) + std::string(" (errno ") + std::to_string(err) + ")";
 }
 
 UniqueFd::~UniqueFd() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-std::string octal(unsigned v) {
+std::string octal(unsigned mode) {
   char buf[16];
-  std::snprintf(buf, sizeof buf, "0%o", v);
+  std::snprintf(buf, sizeof buf, "0%o", mode);
   return buf;
 }
 

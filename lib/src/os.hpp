@@ -84,6 +84,8 @@ class Segment {
 
   Segment(Segment&&) noexcept;
   Segment& operator=(Segment&&) noexcept;
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
   ~Segment();
 
   [[nodiscard]] std::byte* data() const noexcept;

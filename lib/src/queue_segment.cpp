@@ -167,7 +167,7 @@ QueueConfig config_of(const QueueView& q) {
   c.groups.clear();
   for (std::uint32_t g = 0; g < q.group_count; ++g) {
     const GroupInfo& gi = q.group_info(g);
-    c.groups.push_back({fixed_string(gi.name), gi.at_most_once ? DeliveryMode::AtMostOnce : DeliveryMode::AtLeastOnce,
+    c.groups.push_back({fixed_string(gi.name), gi.at_most_once != 0 ? DeliveryMode::AtMostOnce : DeliveryMode::AtLeastOnce,
                         gi.max_deliveries, std::chrono::milliseconds(gi.lease_timeout_ms)});
   }
   return c;

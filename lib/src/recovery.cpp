@@ -96,7 +96,7 @@ RecoveryResult recover_session(const QueueView& q, Owner dead, bool may_still_ru
 ExpiryResult expire_group_leases(const QueueView& q, std::uint32_t g, std::uint64_t now_ms, Owner me) noexcept {
   ExpiryResult r;
   const GroupInfo& gi = q.group_info(g);
-  if (gi.at_most_once) return r;
+  if (gi.at_most_once != 0) return r;
   bool requeued = false;
   for (std::uint32_t s = 0; s < q.capacity; ++s) {
     LeaseEntry& le = q.lease(g, s);
@@ -166,7 +166,9 @@ AuditReport audit(const QueueView& q) {
         add_problem(a, "slot " + std::to_string(s) + " is loaned to " + owner_text(word_owner(w)) + ", which is gone");
       continue;
     }
-    bool all_done = true, any_leased = false, any_pending = false;
+    bool all_done = true;
+    bool any_leased = false;
+    bool any_pending = false;
     for (std::uint32_t g = 0; g < q.group_count; ++g) {
       const Word lw = q.lease(g, s).word.load(kAcquire);
       const std::string where = "slot " + std::to_string(s) + " group " + std::to_string(g);

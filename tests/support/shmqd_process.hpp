@@ -62,8 +62,8 @@ class Shmqd {
     std::vector<std::string> argv{SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name(),
                                   "--log-level", "debug"};
     if (!config_path.empty()) argv.insert(argv.end(), {"--config", config_path});
-    int err[2];
-    EXPECT_EQ(::pipe2(err, O_CLOEXEC), 0);
+    int err_pipe[2];
+    EXPECT_EQ(::pipe2(err_pipe, O_CLOEXEC), 0);
     std::vector<char*> args;
     for (std::string& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
@@ -72,12 +72,12 @@ class Shmqd {
       const int null = ::open("/dev/null", O_RDWR);
       ::dup2(null, 0);
       ::dup2(null, 1);
-      ::dup2(err[1], 2);
+      ::dup2(err_pipe[1], 2);
       ::execv(args[0], args.data());
       std::_Exit(127);
     }
-    ::close(err[1]);
-    err_fd_ = err[0];
+    ::close(err_pipe[1]);
+    err_fd_ = err_pipe[0];
   }
 
   ~Shmqd() {

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <system_error>
 
 #include <unistd.h>
 
@@ -49,7 +50,7 @@ std::string read_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr)
     throw Failure(errno == ENOENT ? kNotFound : errno == EACCES ? kPermission : kInternal,
-                  fmt::format("cannot read --file {}: {}", path, std::strerror(errno)));
+                  fmt::format("cannot read --file {}: {}", path, std::generic_category().message(errno)));
   std::string text;
   char buf[65536];
   for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);

@@ -85,7 +85,8 @@ int run_replay(const Globals& g, const DlqArgs& a) {
   const Registry reg = open_registry(ns);
   const detail::MappedQueue q = open_queue(ns, a.queue, reg);
   const auto me = static_cast<detail::Owner>(client.session_id());
-  std::uint64_t replayed = 0, skipped = 0;
+  std::uint64_t replayed = 0;
+  std::uint64_t skipped = 0;
   for (const detail::DeadLetter& d : selected(q.view, a)) {
     const Status s = detail::replay_dead_letter(q.view, d.index, me, detail::monotonic_ns());
     if (s == Status::Ok) {

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <system_error>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -145,7 +146,7 @@ int run_gc(const Globals& g, const GcArgs& a) {
         const int err = errno;
         if (lock_fd >= 0) ::close(lock_fd);
         throw Failure(err == EACCES || err == EPERM ? kPermission : kInternal,
-                      fmt::format("cannot remove {}: {}; run gc as its owner or root", path, std::strerror(err)));
+                      fmt::format("cannot remove {}: {}; run gc as its owner or root", path, std::generic_category().message(err)));
       }
       removed.push_back(path);
       text += fmt::format("{} {} (namespace {}: no shmqd, no live session)\n", a.dry_run ? "would remove" : "removed",

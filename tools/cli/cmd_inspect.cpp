@@ -101,7 +101,7 @@ int run_sessions(const Globals& g) {
       for (const detail::AttachmentStats& a : st.attachments) {
         nlohmann::ordered_json groups = nlohmann::ordered_json::array();
         for (std::uint32_t i = 0; i < st.groups.size(); ++i)
-          if ((a.groups >> i) & 1U) groups.push_back(st.groups[i].name);
+          if (((a.groups >> i) & 1U) != 0) groups.push_back(st.groups[i].name);
         uses[a.owner].push_back({{"name", name}, {"role", roles_text(a.roles)}, {"groups", std::move(groups)}});
       }
     } catch (const Error&) {
@@ -115,7 +115,7 @@ int run_sessions(const Globals& g) {
     if (detail::session_state(w) == detail::SessionState::Free) continue;
     const detail::Owner owner = detail::make_owner(i, detail::session_generation(w));
     const SessionInfo s = session_info(reg, owner, now);
-    nlohmann::ordered_json queues = uses.count(owner) != 0 ? uses[owner] : nlohmann::ordered_json::array();
+    nlohmann::ordered_json queues = uses.contains(owner) ? uses[owner] : nlohmann::ordered_json::array();
     std::string qtext;
     for (const auto& u : queues)
       qtext += fmt::format("{}{}({})", qtext.empty() ? "" : " ", u["name"].get<std::string>(),

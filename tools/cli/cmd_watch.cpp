@@ -4,7 +4,7 @@
 // When stdout is not a terminal it prints one line (or, with --json, one JSON
 // object) per interval.
 #include <poll.h>
-#include <signal.h>
+#include <csignal>
 #include <sys/signalfd.h>
 #include <termios.h>
 #include <unistd.h>
@@ -14,6 +14,7 @@
 #include <ctime>
 #include <map>
 #include <memory>
+#include <system_error>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -35,13 +36,13 @@ class StopSignals {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    ::sigprocmask(SIG_BLOCK, &set, &saved_);
+    ::pthread_sigmask(SIG_BLOCK, &set, &saved_);
     fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (fd_ < 0) throw Failure(kInternal, std::string("watch: signalfd: ") + std::strerror(errno));
+    if (fd_ < 0) throw Failure(kInternal, std::string("watch: signalfd: ") + std::generic_category().message(errno));
   }
   ~StopSignals() {
     ::close(fd_);
-    ::sigprocmask(SIG_SETMASK, &saved_, nullptr);
+    ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr);
   }
   StopSignals(const StopSignals&) = delete;
   StopSignals& operator=(const StopSignals&) = delete;
@@ -84,7 +85,7 @@ class Screen {
 
   [[nodiscard]] bool reads_keys() const noexcept { return keys_; }
 
-  void draw(const std::string& text) const {
+  static void draw(const std::string& text) {
     std::string frame = "\x1b[H";
     for (std::size_t start = 0; start < text.size();) {
       std::size_t end = text.find('\n', start);
@@ -136,7 +137,7 @@ Rates rates_of(const Snapshot* prev, const Snapshot& now, const std::string& nam
   const detail::QueueStats& cur = now.queues.at(name);
   r.out.resize(cur.groups.size());
   r.acked.resize(cur.groups.size());
-  if (prev == nullptr || prev->queues.count(name) == 0 || now.at_ns <= prev->at_ns) return r;
+  if (prev == nullptr || !prev->queues.contains(name) || now.at_ns <= prev->at_ns) return r;
   const detail::QueueStats& old = prev->queues.at(name);
   const double dt = static_cast<double>(now.at_ns - prev->at_ns) / 1e9;
   auto per_s = [dt](std::uint64_t a, std::uint64_t b) { return b >= a ? static_cast<double>(b - a) / dt : 0.0; };
@@ -159,9 +160,10 @@ std::optional<std::uint64_t> oldest(const detail::GroupStats& g, std::uint64_t n
 
 std::string screen_text(const std::string& ns, const WatchArgs& a, const Snapshot* prev, const Snapshot& now,
                         const Registry& reg, bool keys) {
-  std::time_t t = std::time(nullptr);
+  const std::time_t t = std::time(nullptr);
+  std::tm local{};
   char clock[16];
-  std::strftime(clock, sizeof clock, "%H:%M:%S", std::localtime(&t));
+  std::strftime(clock, sizeof clock, "%H:%M:%S", ::localtime_r(&t, &local));
   std::string out = fmt::format("shmq-cli watch  namespace {}  every {:.1f}s  {}{}\n\n", ns, a.interval_ms / 1000.0,
                                 clock, keys ? "  (q: quit)" : "  (Ctrl-C: quit)");
   std::vector<std::vector<std::string>> rows{
@@ -178,15 +180,16 @@ std::string screen_text(const std::string& ns, const WatchArgs& a, const Snapsho
   }
   out += rows.size() > 1 ? table(rows) : "no queues\n";
   for (const auto& [name, err] : now.errors) out += fmt::format("{}: {}\n", name, err);
-  if (!a.queue.empty() && now.queues.count(a.queue) != 0)
+  if (!a.queue.empty() && now.queues.contains(a.queue))
     out += "\n" + stat_text(ns, a.queue, now.queues.at(a.queue), reg, now.at_ns);
   return out;
 }
 
 std::string line_text(const Snapshot* prev, const Snapshot& now) {
-  std::time_t t = std::time(nullptr);
+  const std::time_t t = std::time(nullptr);
+  std::tm local{};
   char clock[32];
-  std::strftime(clock, sizeof clock, "%Y-%m-%dT%H:%M:%S", std::localtime(&t));
+  std::strftime(clock, sizeof clock, "%Y-%m-%dT%H:%M:%S", ::localtime_r(&t, &local));
   std::string out = clock;
   for (const auto& [name, st] : now.queues) {
     const Rates r = rates_of(prev, now, name);

@@ -126,7 +126,8 @@ bool valid_utf8(const std::byte* p, std::size_t n) noexcept {
     if (c < 0x80) {
       ++i;
       continue;
-    } else if ((c & 0xE0) == 0xC0) {
+    }
+    if ((c & 0xE0) == 0xC0) {
       len = 2;
       cp = c & 0x1FU;
     } else if ((c & 0xF0) == 0xE0) {

@@ -28,7 +28,7 @@ std::vector<ConsumerView> consumers_of(const detail::QueueStats& st, std::uint32
                                        std::uint64_t now_ns) {
   std::map<detail::Owner, ConsumerView> by_owner;
   for (const detail::AttachmentStats& a : st.attachments)
-    if ((a.groups >> g) & 1U) by_owner[a.owner].session = session_info(reg, a.owner, now_ns);
+    if (((a.groups >> g) & 1U) != 0) by_owner[a.owner].session = session_info(reg, a.owner, now_ns);
   for (const detail::HolderStats& h : st.groups[g].holders) {
     ConsumerView& c = by_owner[h.owner];
     if (c.session.owner == detail::kNoOwner) c.session = session_info(reg, h.owner, now_ns);
@@ -36,6 +36,7 @@ std::vector<ConsumerView> consumers_of(const detail::QueueStats& st, std::uint32
     c.oldest_commit_ns = h.oldest_commit_ns;
   }
   std::vector<ConsumerView> out;
+  out.reserve(by_owner.size());
   for (auto& [owner, c] : by_owner) out.push_back(std::move(c));
   return out;
 }

@@ -70,7 +70,7 @@ int consume(const std::string& ns, std::uint64_t count, shmq::WaitStrategy wait)
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CLI11 set-up is outside a try
   CLI::App app{"shmq-demo: one producer and one consumer process exchange messages through shmq"};
   std::string ns = "demo";
   std::uint64_t count = 1'000'000;

@@ -29,6 +29,8 @@ class Client {
   ~Client();
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
 
   // Queue management goes through the namespace's shmqd when one answers on
   // its control socket (/dev/shm/shmq.<ns>.shmqd.sock): the daemon checks this

@@ -31,6 +31,8 @@ class Message {
   Message() = default;
   Message(Message&& other) noexcept;
   Message& operator=(Message&& other) noexcept;
+  Message(const Message&) = delete;
+  Message& operator=(const Message&) = delete;
   ~Message();
 
   // Ok when the message holds a lease; otherwise why not (Empty, Timeout, Fenced).
@@ -75,6 +77,8 @@ class Consumer {
  public:
   Consumer(Consumer&&) noexcept;
   Consumer& operator=(Consumer&&) noexcept;
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
   ~Consumer();
 
   // The next message, or Empty at once.

@@ -27,6 +27,8 @@ class Loan {
   Loan() = default;
   Loan(Loan&& other) noexcept;
   Loan& operator=(Loan&& other) noexcept;
+  Loan(const Loan&) = delete;
+  Loan& operator=(const Loan&) = delete;
   ~Loan();
 
   // Ok when the loan holds a slot; otherwise why not (QueueFull, Timeout,
@@ -64,6 +66,8 @@ class Producer {
  public:
   Producer(Producer&&) noexcept;
   Producer& operator=(Producer&&) noexcept;
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
   ~Producer();
 
   // A slot for a message of up to `n` bytes; never blocks: QueueFull at once.
