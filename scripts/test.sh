@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The project's test command:  bash scripts/test.sh [PRESET...]
+# The project's test command:  bash scripts/test.sh [STAGE...]
 #
-# Installs missing Debian packages, then for each preset (default: release,
-# asan, tsan) configures, builds and runs ctest with that preset:
-#   release  every test (labels unit, integration, stress)
-#   asan     every test, under AddressSanitizer + UndefinedBehaviorSanitizer
+# Installs missing Debian packages, then runs each stage (default: release,
+# asan, tsan, fuzz, lint, in that order):
+#   release  configure, build, ctest: every test (labels unit, integration,
+#            stress, and chaos: a 60 s shmq-chaos run)
+#   asan     the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan     labels integration|stress|concurrent, under ThreadSanitizer
+#   debug    every test, unoptimised (not in the default run)
+#   fuzz     scripts/fuzz.sh: each libFuzzer target for $SHMQ_FUZZ_SECONDS (30) s
+#   lint     scripts/lint.sh: clang-tidy and cppcheck, clean
 # Sanitizer options (ASAN_OPTIONS, UBSAN_OPTIONS, TSAN_OPTIONS) are set by the
 # presets in CMakePresets.json, so `ctest --preset asan` by hand behaves the same.
 # Stops at the first failure with a non-zero exit status.
@@ -13,15 +17,15 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-known_presets=(release debug asan tsan)
+known_stages=(release debug asan tsan fuzz lint)
 if (($# > 0)); then
-  presets=("$@")
+  stages=("$@")
 else
-  presets=(release asan tsan)
+  stages=(release asan tsan fuzz lint)
 fi
-for p in "${presets[@]}"; do
-  if [[ " ${known_presets[*]} " != *" $p "* ]]; then
-    echo "test.sh: unknown preset '$p'; use one of: ${known_presets[*]}" >&2
+for p in "${stages[@]}"; do
+  if [[ " ${known_stages[*]} " != *" $p "* ]]; then
+    echo "test.sh: unknown stage '$p'; use one of: ${known_stages[*]}" >&2
     exit 2
   fi
 done
@@ -50,7 +54,7 @@ run_stage() {
 # randomizes mmap with more than 28 bits; run its programs without ASLR then.
 tsan_wrapper=()
 rnd_bits=$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo 28)
-if [[ " ${presets[*]} " == *" tsan "* ]] && ((rnd_bits > 28)); then
+if [[ " ${stages[*]} " == *" tsan "* ]] && ((rnd_bits > 28)); then
   if setarch "$(uname -m)" -R true 2>/dev/null; then
     tsan_wrapper=(setarch "$(uname -m)" -R)
   else
@@ -61,7 +65,11 @@ fi
 
 run_stage "dependencies" bash scripts/install-deps.sh
 
-for p in "${presets[@]}"; do
+for p in "${stages[@]}"; do
+  case $p in
+    fuzz) run_stage "fuzz" bash scripts/fuzz.sh "${SHMQ_FUZZ_SECONDS:-30}"; continue ;;
+    lint) run_stage "lint" bash scripts/lint.sh; continue ;;
+  esac
   wrapper=()
   if [[ $p == tsan ]]; then
     wrapper=("${tsan_wrapper[@]}")
@@ -72,4 +80,4 @@ for p in "${presets[@]}"; do
   run_stage "$p: test" "${wrapper[@]}" ctest --preset "$p"
 done
 
-printf '\ntest.sh: PASSED %s in %ds\n' "${presets[*]}" $((SECONDS - start))
+printf '\ntest.sh: PASSED %s in %ds\n' "${stages[*]}" $((SECONDS - start))
