@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 using namespace shmq;
 using namespace std::chrono_literals;
 
-const std::string kNs = "fuzzseeds" + std::to_string(::getpid());
+const std::string kNs = "fuzzseeds" + std::to_string(::getpid());  // NOLINT(cert-err58-cpp): no memory at start ends the run
 
 void write_file(const fs::path& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;

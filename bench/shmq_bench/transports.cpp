@@ -84,7 +84,7 @@ class FloorEndpoint final : public Endpoint {
 
   std::uint32_t receive() override {
     SpinDeadline deadline;
-    std::uint32_t v;
+    std::uint32_t v = 0;
     while ((v = in_.load(std::memory_order_acquire)) == last_) {
       if (use_futex_) {
         const timespec slice{0, 100'000'000};

@@ -23,10 +23,12 @@ void parse_argv(std::string_view input) {
     start = nul + 1;
   }
   std::vector<const char*> argv;
+  argv.reserve(args.size() + 1);
   for (const std::string& a : args) argv.push_back(a.c_str());
   argv.push_back(nullptr);
   shmq::cli::CommandLine command_line;
-  std::ostringstream out, err;
+  std::ostringstream out;
+  std::ostringstream err;
   const auto code = command_line.parse(static_cast<int>(args.size()), argv.data(), out, err);
   if (code && *code != 0 && err.str().empty()) shmq::fuzz::broken("cli", "a usage error printed no message");
 }

@@ -51,8 +51,8 @@ std::string& ns_storage() {
 
 // One session for the whole run (a Client per input would cost a thread).
 std::unique_ptr<Client>& client_storage() {
-  static std::unique_ptr<Client> client;
-  return client;
+  static std::unique_ptr<Client> stored;
+  return stored;
 }
 
 Client& client() {

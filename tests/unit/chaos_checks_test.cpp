@@ -56,7 +56,7 @@ class ChaosRecordsTest : public ::testing::Test {
     for (std::uint32_t g = 0; g < kGroups; ++g)
       for (std::uint64_t seq = 0; seq < 3; ++seq) *shared_.cell(shape_, g, 0, seq) = 1;
   }
-  RecordVerdict verdict(std::vector<InDoubt> in_doubt = {}) {
+  RecordVerdict verdict(const std::vector<InDoubt>& in_doubt = {}) {
     return check_records(shape_, shared_, next_, in_doubt);
   }
 

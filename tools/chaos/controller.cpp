@@ -53,6 +53,7 @@ struct Worker {
 
 std::string describe_exit(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): only the controller's one thread describes exits
   if (WIFSIGNALED(status)) return std::string("was killed by ") + ::strsignal(WTERMSIG(status));
   return "stopped";
 }
@@ -91,7 +92,7 @@ class Controller {
     sigset_t set;
     sigemptyset(&set);
     for (int s : {SIGCHLD, SIGINT, SIGTERM}) sigaddset(&set, s);
-    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
     signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (signal_fd_ < 0) throw Error(errc::system_error, "signalfd failed");
     for (std::uint32_t p = 0; p < shape_.producers; ++p) workers_.push_back({Role::Producer, 0, p});
@@ -101,7 +102,7 @@ class Controller {
   }
 
   ~Controller() {
-    for (Worker& w : workers_)
+    for (const Worker& w : workers_)
       if (w.pid > 0) ::kill(w.pid, SIGKILL);
     if (daemon_.running()) daemon_.signal(SIGKILL);
     while (::waitpid(-1, nullptr, 0) > 0) {
@@ -143,7 +144,7 @@ class Controller {
       throw Error(errc::system_error, "cannot map the ledger (" + std::to_string(records) +
                                           " bytes for --max-messages): " + detail::errno_text(errno));
     }
-    shared_.ledger = new (p) Ledger{};
+    shared_.ledger = new (p) Ledger{};  // NOLINT(cppcoreguidelines-owning-memory): placement into the mapping; munmap frees it
     shared_.records = static_cast<std::uint8_t*>(p) + sizeof(Ledger);
   }
 
@@ -183,7 +184,7 @@ class Controller {
 
   void reap() {
     int status = 0;
-    for (pid_t pid; (pid = ::waitpid(-1, &status, WNOHANG)) > 0;) {
+    for (pid_t pid = 0; (pid = ::waitpid(-1, &status, WNOHANG)) > 0;) {
       if (pid == daemon_.pid()) {
         on_daemon_exit(status);
         continue;
@@ -228,7 +229,7 @@ class Controller {
     if (::getppid() != parent) std::_Exit(1);
     sigset_t none;
     sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
     ::close_range(3, ~0U, 0);  // the controller's signalfd and shmqd pipe
     int code = 1;
     try {
@@ -280,7 +281,7 @@ class Controller {
   // A dead consumer: did it die between a record and the end of its ack?
   // Either the ack happened (one record) or the message comes again (marked
   // redelivered then): mark it redelivered now, which fits both.
-  void settle_consumer(std::uint32_t slot) {
+  void settle_consumer(std::uint32_t slot) {  // NOLINT(readability-make-member-function-const): writes the ledger
     std::atomic<std::uint64_t>& unsettled = shared_.ledger->workers[slot].unsettled;
     if (const std::uint64_t index = unsettled.load(kRelaxed); index != 0) {
       shared_.records[index - 1] |= RecordCell::kRedelivered;
@@ -350,7 +351,7 @@ class Controller {
     return pool[std::uniform_int_distribution<std::size_t>(0, pool.size() - 1)(rng_)];
   }
 
-  void kill_worker(Worker& w, std::uint64_t& counter) {
+  static void kill_worker(Worker& w, std::uint64_t& counter) {
     if (::kill(w.pid, SIGKILL) != 0) return;
     w.killed = true;
     ++counter;
@@ -450,7 +451,7 @@ class Controller {
   // lock file: anything else left of the namespace leaked.
   void teardown() {
     tearing_down_ = true;
-    for (Worker& w : workers_)
+    for (const Worker& w : workers_)
       if (w.pid > 0) ::kill(w.pid, SIGKILL);
     wait_for([&] { return alive(Role::Producer) + alive(Role::Consumer) == 0; }, Clock::now() + kStopLimit);
     queue_.reset();
@@ -477,17 +478,18 @@ class Controller {
     ::unlink(detail::namespace_lock_path(shape_.ns).c_str());
     ::unlink(("/dev/shm/" + detail::namespace_prefix(shape_.ns) + "shmqd.lock").c_str());
     const std::vector<std::string> left = detail::Segment::list(detail::namespace_prefix(shape_.ns));
-    for (const std::string& name : left) {
+    for (const std::string& object : left) {
       if (!interrupted_) {
         ++report_.leaked;
-        fail("left behind after the teardown: /dev/shm/" + name);
+        fail("left behind after the teardown: /dev/shm/" + object);
       }
-      detail::Segment::remove(name);
+      detail::Segment::remove(object);
     }
   }
 
   [[nodiscard]] std::string progress() const {
-    std::uint64_t committed = 0, received = 0;
+    std::uint64_t committed = 0;
+    std::uint64_t received = 0;
     for (const Worker& w : workers_) {
       committed += shared_.ledger->workers[w.slot].committed.load(kRelaxed);
       received += shared_.ledger->workers[w.slot].received.load(kRelaxed);
@@ -535,7 +537,7 @@ std::string ChaosReport::summary() const {
                 "nacks=%llu in_doubt=%llu amo_dropped=%llu lost=%llu corrupted=%llu duplicates=%llu leaked=%llu",
                 interrupted ? "INTERRUPTED" : passed() ? "PASS" : "FAIL", seconds,
                 static_cast<unsigned long long>(messages), static_cast<unsigned long long>(deliveries),
-                static_cast<unsigned long long>(consumer_kills + producer_kills),
+                static_cast<unsigned long long>(consumer_kills) + producer_kills,
                 static_cast<unsigned long long>(consumer_kills), static_cast<unsigned long long>(producer_kills),
                 static_cast<unsigned long long>(stops), static_cast<unsigned long long>(fenced),
                 static_cast<unsigned long long>(daemon_restarts), static_cast<unsigned long long>(daemon_kills),

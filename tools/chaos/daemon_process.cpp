@@ -22,14 +22,16 @@ constexpr std::size_t kTailBytes = 4096;
 
 DaemonProcess::DaemonProcess(std::string shmqd_path, std::string ns, std::string config_path,
                              const std::string& log_path)
-    : path_(std::move(shmqd_path)), ns_(std::move(ns)), config_path_(std::move(config_path)) {
-  log_ = std::fopen(log_path.c_str(), "w");
+    : path_(std::move(shmqd_path)),
+      ns_(std::move(ns)),
+      config_path_(std::move(config_path)),
+      log_(std::fopen(log_path.c_str(), "w")) {  // NOLINT(cppcoreguidelines-owning-memory): closed in ~DaemonProcess
   if (log_ == nullptr) throw Error(errc::system_error, "cannot write the shmqd log " + log_path);
 }
 
 DaemonProcess::~DaemonProcess() {
   if (out_fd_ >= 0) ::close(out_fd_);
-  if (log_ != nullptr) std::fclose(log_);
+  if (log_ != nullptr) std::fclose(log_);  // NOLINT(cppcoreguidelines-owning-memory): the file opened in the constructor
 }
 
 void DaemonProcess::start() {
@@ -38,21 +40,22 @@ void DaemonProcess::start() {
   std::vector<std::string> argv{path_, "--foreground", "--namespace", ns_, "--config", config_path_,
                                 "--log-level", "info"};
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (std::string& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
   const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
+  const pid_t child = ::fork();
+  if (child < 0) {
     ::close(out[0]);
     ::close(out[1]);
     throw Error(errc::system_error, "fork for shmqd failed");
   }
-  if (pid == 0) {
+  if (child == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the run
     if (::getppid() != parent) std::_Exit(127);
     sigset_t none;
     sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
     const int null = ::open("/dev/null", O_RDONLY);
     ::dup2(null, 0);
     ::dup2(out[1], 1);
@@ -63,10 +66,10 @@ void DaemonProcess::start() {
   ::close(out[1]);
   ::fcntl(out[0], F_SETFL, O_NONBLOCK);
   out_fd_ = out[0];
-  pid_ = pid;
+  pid_ = child;
   ready_ = false;
   tail_.clear();
-  std::fprintf(log_, "---- shmq-chaos: started shmqd, pid %d\n", static_cast<int>(pid));
+  std::fprintf(log_, "---- shmq-chaos: started shmqd, pid %d\n", static_cast<int>(child));
 }
 
 bool DaemonProcess::read_output() {

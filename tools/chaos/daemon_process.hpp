@@ -24,7 +24,7 @@ class DaemonProcess {
   bool read_output();
   // The child exited (the caller reaped it): closes the pipe after a last read.
   void exited();
-  bool signal(int signo) const noexcept;
+  bool signal(int signo) const noexcept;  // NOLINT(modernize-use-nodiscard): on teardown the result does not matter
 
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   [[nodiscard]] bool running() const noexcept { return pid_ > 0; }

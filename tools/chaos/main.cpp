@@ -35,13 +35,18 @@ std::string default_shmqd() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CLI11 set-up is outside a try
   using shmq::chaos::ChaosOptions;
   ChaosOptions o;
   o.shape.ns = "chaos" + std::to_string(::getpid());
   o.seed = std::random_device{}();
-  unsigned duration_s = 60, interval_ms = 100, heartbeat_timeout_ms = 500, drain_s = 60, hold_us = 100;
-  bool no_daemon_faults = false, quiet = false;
+  unsigned duration_s = 60;
+  unsigned interval_ms = 100;
+  unsigned heartbeat_timeout_ms = 500;
+  unsigned drain_s = 60;
+  unsigned hold_us = 100;
+  bool no_daemon_faults = false;
+  bool quiet = false;
 
   CLI::App app{"shmq-chaos: kill -9, SIGSTOP and shmqd restarts under load; checks nothing is lost", "shmq-chaos"};
   app.add_option("--duration", duration_s, "Seconds of faults before the drain and the checks")

@@ -224,6 +224,7 @@ int run_consumer(const RunShape& shape, const SharedLedger& shared, std::uint32_
       std::this_thread::sleep_for(std::chrono::microseconds(splitmix64(rng) % (2 * shape.hold.count() + 1)));
     Status s = Status::Ok;
     if (valid && !kAtMostOnce[g] && splitmix64(rng) % kNackOneIn == 0) {
+      // cppcheck-suppress redundantInitialization ; clang-tidy (init-variables) wants `s` initialised
       s = m.nack();
       if (s == Status::Ok) counters.nacked.fetch_add(1, kRelaxed);
     } else {

@@ -48,7 +48,7 @@ struct SharedLedger {
 struct InDoubt {
   std::uint32_t producer = 0;
   std::uint64_t seq = 0;
-  auto operator<=>(const InDoubt&) const = default;
+  auto operator<=>(const InDoubt&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 bug, no pointer here
 };
 
 // What the record map says once every worker is gone. `next[p]`: producer p's

@@ -73,6 +73,7 @@ void add_gc_command(CLI::App& app, Globals& g, Commands& out);        // gc
 class CommandLine {
  public:
   CommandLine();
+  ~CommandLine() = default;
   CommandLine(const CommandLine&) = delete;
   CommandLine& operator=(const CommandLine&) = delete;
 

@@ -45,12 +45,12 @@ QueueConfig make_config(const CreateArgs& a) {
                                       a.lease_timeout_ms));
   const std::set<std::string> names(a.groups.begin(), a.groups.end());
   for (const std::string& g : a.at_most_once)
-    if (names.count(g) == 0)
+    if (!names.contains(g))
       throw Failure(kUsage, fmt::format("--at-most-once names group '{}', which is not in --groups", g));
   const std::set<std::string> amo(a.at_most_once.begin(), a.at_most_once.end());
   c.groups.clear();
   for (const std::string& g : a.groups)
-    c.groups.push_back({g, amo.count(g) != 0 ? DeliveryMode::AtMostOnce : DeliveryMode::AtLeastOnce,
+    c.groups.push_back({g, amo.contains(g) ? DeliveryMode::AtMostOnce : DeliveryMode::AtLeastOnce,
                         a.max_deliveries, std::chrono::milliseconds(a.lease_timeout_ms)});
   return c;
 }

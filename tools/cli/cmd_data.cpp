@@ -22,7 +22,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-volatile std::sig_atomic_t g_interrupted = 0;
+volatile std::sig_atomic_t g_interrupted = 0;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables): the signal handler sets it
 extern "C" void on_interrupt(int) { g_interrupted = 1; }
 
 constexpr int kExitInterrupted = 130;
@@ -47,14 +47,14 @@ struct SendArgs {
 };
 
 std::string read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
+  std::FILE* f = std::fopen(path.c_str(), "rb");  // NOLINT(cppcoreguidelines-owning-memory): closed below
   if (f == nullptr)
     throw Failure(errno == ENOENT ? kNotFound : errno == EACCES ? kPermission : kInternal,
                   fmt::format("cannot read --file {}: {}", path, std::generic_category().message(errno)));
   std::string text;
   char buf[65536];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
-  std::fclose(f);
+  for (std::size_t n = 0; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+  std::fclose(f);  // NOLINT(cppcoreguidelines-owning-memory): opened above
   return text;
 }
 
@@ -118,7 +118,7 @@ int run_send(const Globals& g, const SendArgs& a) {
     std::uint64_t number = 0;
     const auto send_line = [&](std::string_view text) { sender.send(text, fmt::format("line {}", ++number)); };
     char buf[65536];
-    for (ssize_t n; (n = ::read(STDIN_FILENO, buf, sizeof buf)) > 0;)
+    for (ssize_t n = 0; (n = ::read(STDIN_FILENO, buf, sizeof buf)) > 0;)
       lines.feed(std::string_view(buf, static_cast<std::size_t>(n)), send_line);
     lines.finish(send_line);
     if (number == 0) throw Failure(kUsage, "nothing to send: give DATA, --file F, or lines on stdin");
@@ -162,7 +162,7 @@ int run_recv(const Globals& g, const RecvArgs& a) {
   const auto start = std::chrono::steady_clock::now();
   std::uint32_t received = 0;
   while (received < a.count) {
-    if (g_interrupted) return kExitInterrupted;
+    if (g_interrupted != 0) return kExitInterrupted;
     // Wait in slices so Ctrl-C is noticed; the deadline is for the whole
     // command, and one last try is made at it (--timeout 0: what is there now).
     std::chrono::nanoseconds slice = 100ms;

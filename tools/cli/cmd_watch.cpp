@@ -255,7 +255,7 @@ int run_watch(const Globals& g, const WatchArgs& a) {
   for (std::uint32_t n = 1;; ++n) {
     if (!reg.segment) reg = open_registry(ns);  // the first session may come later
     if (tty)
-      screen.draw(screen_text(ns, a, prev ? &*prev : nullptr, now, reg, screen.reads_keys()));
+      Screen::draw(screen_text(ns, a, prev ? &*prev : nullptr, now, reg, screen.reads_keys()));
     else if (g.json)
       std::printf("%s\n", line_json(prev ? &*prev : nullptr, now).dump().c_str());
     else

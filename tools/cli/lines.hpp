@@ -18,7 +18,7 @@ class LineSplitter {
   template <typename F>
   void feed(std::string_view piece, F&& each) {
     std::size_t start = 0;
-    for (std::size_t nl; (nl = piece.find('\n', start)) != std::string_view::npos; start = nl + 1) {
+    for (std::size_t nl = 0; (nl = piece.find('\n', start)) != std::string_view::npos; start = nl + 1) {
       if (partial_.empty()) {
         each(piece.substr(start, nl - start));
       } else {
