@@ -5,10 +5,10 @@
 //   build/fuzz/fuzz/shmq-fuzz-seeds fuzz/corpus
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -33,8 +33,11 @@ void write_file(const fs::path& path, const std::string& bytes) {
 
 // The segment's bytes as they are now.
 std::string segment_bytes(const std::string& queue) {
-  std::ifstream in("/dev/shm/" + detail::queue_segment_name(kNs, queue), std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::ifstream in("/dev/shm/" + detail::queue_segment_name(kNs, queue), std::ios::binary | std::ios::ate);
+  std::string bytes(static_cast<std::size_t>(std::max<std::streamoff>(0, in.tellg())), '\0');
+  in.seekg(0);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return bytes;
 }
 
 QueueConfig config(std::uint32_t capacity, std::uint32_t slot_size, std::uint32_t dlq_capacity,
@@ -87,10 +90,17 @@ void control_seeds(const fs::path& dir) {
   write_file(dir / "create", encode_request({ControlOp::Create, "orders", c}));
   write_file(dir / "delete", encode_request({ControlOp::Delete, "orders", {}}));
   write_file(dir / "purge", encode_request({ControlOp::Purge, "orders", {}}));
-  write_file(dir / "reply-ok", encode_reply({.ok = true}));
-  write_file(dir / "reply-error", encode_reply({.ok = false, .code = errc::permission_denied,
-                                                .error = "permission denied: ask the owner"}));
-  write_file(dir / "reply-purged", encode_reply({.ok = true, .purged = 7, .groups = {{"default", 5, 2}}}));
+  ControlReply ok;
+  ok.ok = true;
+  write_file(dir / "reply-ok", encode_reply(ok));
+  ControlReply refused;
+  refused.code = errc::permission_denied;
+  refused.error = "permission denied: ask the owner";
+  write_file(dir / "reply-error", encode_reply(refused));
+  ControlReply purged = ok;
+  purged.purged = 7;
+  purged.groups = {{"default", 5, 2}};
+  write_file(dir / "reply-purged", encode_reply(purged));
 }
 
 void remove_namespace() {

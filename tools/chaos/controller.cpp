@@ -5,11 +5,11 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <random>
 #include <sstream>
-#include <cstring>
 
 #include <poll.h>
 #include <sys/mman.h>
