@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include "layout.hpp"
 #include "shmq/shmq.hpp"
 
 namespace shmq::chaos {
@@ -40,15 +41,9 @@ std::uint64_t origin_seed(std::uint32_t p, std::uint64_t seq) noexcept {
   return splitmix64(s);
 }
 
-// FNV-1a over the bytes after the checksum field, and the fields before it.
+// The checksum sits first and covers every byte after it.
 std::uint64_t checksum_of(std::span<const std::byte> payload) noexcept {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  auto mix = [&h](std::span<const std::byte> bytes) {
-    for (std::byte b : bytes) h = (h ^ static_cast<std::uint8_t>(b)) * 0x100000001b3ULL;
-  };
-  mix(payload.first(16));
-  mix(payload.subspan(kPayloadHeader));
-  return h;
+  return detail::fnv1a(reinterpret_cast<const unsigned char*>(payload.data()) + 8, payload.size() - 8);
 }
 
 ClientOptions client_options(const RunShape& shape) {
@@ -91,26 +86,26 @@ std::size_t payload_length(std::uint32_t p, std::uint64_t seq, std::uint32_t slo
 
 void write_payload(std::span<std::byte> out, std::uint32_t p, std::uint64_t seq) noexcept {
   const auto length = static_cast<std::uint32_t>(out.size());
-  std::memcpy(out.data(), &p, 4);
-  std::memcpy(out.data() + 4, &length, 4);
-  std::memcpy(out.data() + 8, &seq, 8);
+  std::memcpy(out.data() + 8, &p, 4);
+  std::memcpy(out.data() + 12, &length, 4);
+  std::memcpy(out.data() + 16, &seq, 8);
   std::uint64_t state = origin_seed(p, seq);
   for (std::size_t i = kPayloadHeader; i < out.size(); i += 8) {
     const std::uint64_t word = splitmix64(state);
     std::memcpy(out.data() + i, &word, std::min<std::size_t>(8, out.size() - i));
   }
   const std::uint64_t sum = checksum_of(out);
-  std::memcpy(out.data() + 16, &sum, 8);
+  std::memcpy(out.data(), &sum, 8);
 }
 
 bool read_payload(std::span<const std::byte> in, Origin& origin) noexcept {
   if (in.size() < kPayloadHeader) return false;
   std::uint32_t length = 0;
   std::uint64_t sum = 0;
-  std::memcpy(&origin.producer, in.data(), 4);
-  std::memcpy(&length, in.data() + 4, 4);
-  std::memcpy(&origin.seq, in.data() + 8, 8);
-  std::memcpy(&sum, in.data() + 16, 8);
+  std::memcpy(&sum, in.data(), 8);
+  std::memcpy(&origin.producer, in.data() + 8, 4);
+  std::memcpy(&length, in.data() + 12, 4);
+  std::memcpy(&origin.seq, in.data() + 16, 8);
   return length == in.size() && sum == checksum_of(in);
 }
 

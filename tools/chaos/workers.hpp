@@ -74,8 +74,9 @@ inline constexpr int kExitFenced = 10;  // the watchdog declared it dead: start 
 int run_producer(const RunShape& shape, const SharedLedger& shared, std::uint32_t p);
 int run_consumer(const RunShape& shape, const SharedLedger& shared, std::uint32_t g, std::uint32_t slot);
 
-// The payload every producer writes: (producer, sequence, length, checksum)
-// then filler derived from them; exposed for the payload tests.
+// The payload every producer writes: checksum (FNV-1a of all that follows),
+// producer, length, sequence, then filler derived from them; exposed for the
+// payload tests.
 inline constexpr std::size_t kPayloadHeader = 24;
 [[nodiscard]] std::size_t payload_length(std::uint32_t p, std::uint64_t seq, std::uint32_t slot_size) noexcept;
 void write_payload(std::span<std::byte> out, std::uint32_t p, std::uint64_t seq) noexcept;
