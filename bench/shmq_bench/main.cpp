@@ -146,7 +146,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CL
   recovery->add_option("--heartbeat-timeout", heartbeat_timeout_ms, "ms, of the SIGSTOPped victim")
       ->check(CLI::Range(10, 60'000))
       ->capture_default_str();
-  recovery->add_option("--shmqd", rec.shmqd, "the daemon; default: ../daemon/shmqd next to shmq-bench, else PATH");
+  recovery->add_option("--shmqd", rec.shmqd, "the daemon; default: ../daemon/shmqd or shmqd next to shmq-bench, else PATH");
   recovery->add_option("--namespace", rec.ns, "shmq namespace of the run (swept before and after)")
       ->capture_default_str();
 

@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "bench_common.hpp"
+#include "os.hpp"
 #include "processes.hpp"
 #include "report.hpp"
 #include "shmq/shmq.hpp"
@@ -99,7 +100,7 @@ class Daemon {
       ::_exit(127);
     }
     const std::uint64_t deadline = now_ns() + std::chrono::nanoseconds(kStartLimit).count();
-    while (log().find("shmqd ready:") == std::string::npos) {
+    while (log().find(shmq::detail::kShmqdReadyLine) == std::string::npos) {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
@@ -146,7 +147,7 @@ class RecoveryRun {
         "[queues.{}]\ncapacity = 1024\nslot_size = 64\n\n[[queues.{}.groups]]\nname = \"default\"\n"
         "lease_timeout_ms = 600000\n",
         kQueue, kQueue);
-    const std::string shmqd = find_shmqd(o_.shmqd);
+    const std::string shmqd = shmq::detail::find_shmqd(o_.shmqd);
     Daemon daemon(shmqd, o_.ns, config);
     std::vector<std::uint32_t> kill_first;
     std::vector<std::uint32_t> kill_all;
@@ -289,17 +290,6 @@ class RecoveryRun {
 };
 
 }  // namespace
-
-std::string find_shmqd(const std::string& given) {
-  if (!given.empty()) return given;
-  std::error_code ec;
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    const std::filesystem::path next_to = self.parent_path().parent_path() / "daemon" / "shmqd";
-    if (::access(next_to.c_str(), X_OK) == 0) return next_to.string();
-  }
-  return "shmqd";
-}
 
 int run_recovery(const RecoveryOptions& options) {
   if (options.leases == 0 || options.leases > kMaxLeases)

@@ -23,8 +23,4 @@ struct RecoveryOptions {
 // status (1 if a round failed: a message lost, a wrong delivery count).
 int run_recovery(const RecoveryOptions& options);
 
-// The shmqd to start: `given` if set, else the one next to this program in the
-// build tree (../daemon/shmqd), else "shmqd" (looked up on PATH).
-std::string find_shmqd(const std::string& given);
-
 }  // namespace shmq_bench

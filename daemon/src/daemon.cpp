@@ -15,6 +15,7 @@
 
 #include "control.hpp"
 #include "header.hpp"
+#include "os.hpp"
 #include "shmq/error.hpp"
 
 #if SHMQ_HAVE_SYSTEMD
@@ -217,7 +218,7 @@ void Daemon::share_registry() const {
 
 void Daemon::run() {
   notify_systemd("READY=1");
-  spdlog::info("shmqd ready: namespace {}, {} queues, pid {}", ns_, queues_.size(), ::getpid());
+  spdlog::info("{} namespace {}, {} queues, pid {}", detail::kShmqdReadyLine, ns_, queues_.size(), ::getpid());
   loop_.run();
   notify_systemd("STOPPING=1");
   spdlog::info("shmqd stopped: namespace {}; segments left in place for the processes attached", ns_);

@@ -61,6 +61,17 @@ std::string namespace_lock_path(const std::string& ns);
 // Prefix shared by every object of a namespace: "shmq.<ns>."
 std::string namespace_prefix(const std::string& ns);
 
+// ---- the shmqd program -------------------------------------------------------
+
+// What shmqd logs once it serves its namespace: what the programs and tests
+// that start it wait for.
+inline constexpr const char* kShmqdReadyLine = "shmqd ready:";
+
+// The shmqd to start: `given` if not empty, else the one beside this program
+// in a build tree (<dir>/../daemon/shmqd) or an install (<dir>/shmqd), else
+// "shmqd" (found on $PATH).
+std::string find_shmqd(const std::string& given);
+
 // ---- segments --------------------------------------------------------------
 
 // A mapped POSIX shared-memory object (Boost.Interprocess shared_memory_object +

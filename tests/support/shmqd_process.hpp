@@ -30,7 +30,7 @@ using namespace std::chrono_literals;
 // bound only fails a broken daemon, it never paces a working one.
 constexpr auto kStartLimit = 30s;
 constexpr auto kStopLimit = 30s;
-constexpr const char* kReadyLine = "shmqd ready:";
+constexpr const char* kReadyLine = shmq::detail::kShmqdReadyLine;
 
 inline std::uint64_t now_ms() { return shmq::detail::monotonic_ns() / 1'000'000; }
 

@@ -9,13 +9,13 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "os.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::chaos {
 
 namespace {
 
-constexpr const char* kReadyLine = "shmqd ready:";
 constexpr std::size_t kTailBytes = 4096;
 
 }  // namespace
@@ -86,7 +86,7 @@ bool DaemonProcess::read_output() {
     }
     std::fwrite(buf, 1, static_cast<std::size_t>(n), log_);
     tail_.append(buf, static_cast<std::size_t>(n));
-    if (!ready_ && tail_.find(kReadyLine) != std::string::npos) ready_ = true;
+    if (!ready_ && tail_.find(detail::kShmqdReadyLine) != std::string::npos) ready_ = true;
     if (tail_.size() > kTailBytes) tail_.erase(0, tail_.size() - kTailBytes);
   }
   std::fflush(log_);

@@ -15,25 +15,8 @@
 #include <CLI/CLI.hpp>
 
 #include "controller.hpp"
+#include "os.hpp"
 #include "shmq/error.hpp"
-
-namespace {
-
-// shmqd next to this program in the build tree (build/<preset>/tools/shmq-chaos
-// and build/<preset>/daemon/shmqd), or next to it when installed, else $PATH.
-std::string default_shmqd() {
-  char self[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    const std::string exe(self, static_cast<std::size_t>(n));
-    const std::string dir = exe.substr(0, exe.rfind('/'));
-    for (const std::string& candidate : {dir + "/../daemon/shmqd", dir + "/shmqd"})
-      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "shmqd";
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CLI11 set-up is outside a try
   using shmq::chaos::ChaosOptions;
@@ -90,7 +73,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CL
   o.shape.heartbeat_interval = std::max(std::chrono::milliseconds(5), o.shape.heartbeat_timeout / 10);
   o.daemon_faults = !no_daemon_faults;
   o.progress = !quiet;
-  if (o.shmqd_path.empty()) o.shmqd_path = default_shmqd();
+  o.shmqd_path = shmq::detail::find_shmqd(o.shmqd_path);
   const bool own_log = o.log_path.empty();  // removed after a pass
   if (own_log) o.log_path = "/tmp/shmq-chaos." + o.shape.ns + ".log";
 
