@@ -34,6 +34,7 @@
 #include "recovery.hpp"
 #include "registry.hpp"
 #include "shmq/shmq.hpp"
+#include "observed_queue.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"
 
@@ -46,6 +47,9 @@ using shmq::test::ConfigFile;
 using shmq::test::exited_cleanly;
 using shmq::test::fail;
 using shmq::test::kReadyLine;
+using shmq::test::ObservedQueue;
+using shmq::test::queue_toml;
+using shmq::test::Victim;
 using shmq::test::now_ms;
 using shmq::test::Pipe;
 using shmq::test::read_exact;
@@ -73,28 +77,6 @@ std::set<std::uint64_t> ids_of(const SharedArray<Seen>& seen, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) ids.insert(seen[i].id.load());
   return ids;
 }
-
-std::string queue_toml(const std::string& name, std::uint32_t capacity, std::uint32_t lease_timeout_ms,
-                       std::uint32_t max_deliveries = 5) {
-  return "[queues." + name + "]\ncapacity = " + std::to_string(capacity) +
-         "\nslot_size = 64\ndlq_capacity = 4\n\n[[queues." + name +
-         ".groups]]\nname = \"default\"\nlease_timeout_ms = " + std::to_string(lease_timeout_ms) +
-         "\nmax_deliveries = " + std::to_string(max_deliveries) + "\n";
-}
-
-// The queue as the test process sees it, with the registry (so the audit can
-// tell live owners from dead ones). No Client: no thread.
-struct MappedQueue {
-  MappedQueue(const TestNamespace& ns, const std::string& name)
-      : registry(shmq::detail::open_or_create_registry(ns.name())),
-        queue(shmq::detail::open_queue_segment(ns.name(), name)) {
-    queue.view.sessions =
-        shmq::detail::open_registry_view(registry.data(), registry.size(), ns.name(), "registry").sessions;
-  }
-  [[nodiscard]] shmq::detail::AuditReport audit() const { return shmq::detail::audit(queue.view); }
-  shmq::detail::Segment registry;
-  shmq::detail::MappedQueue queue;
-};
 
 // "3.7": a session as shmqd's log names it (index.generation).
 std::string session_text(std::uint32_t owner) {
@@ -164,30 +146,6 @@ int hold_leases(const TestNamespace& ns, const std::string& queue, int n, Shared
   return 0;
 }
 
-// A child the test signals (SIGKILL, SIGSTOP, SIGCONT): Child without the pid
-// hidden. Killed and reaped on destruction if still there.
-class Victim {
- public:
-  explicit Victim(const std::function<int()>& body) : pid_(shmq::test::fork_child(body)) {}
-  ~Victim() {
-    if (!reaped_) {
-      ::kill(pid_, SIGKILL);
-      (void)shmq::test::wait_child(pid_, 0ms);
-    }
-  }
-  Victim(const Victim&) = delete;
-  Victim& operator=(const Victim&) = delete;
-  [[nodiscard]] bool signal(int signo) const noexcept { return ::kill(pid_, signo) == 0; }
-  shmq::test::ChildExit wait(std::chrono::milliseconds limit) {
-    reaped_ = true;
-    return shmq::test::wait_child(pid_, limit);
-  }
-
- private:
-  pid_t pid_;
-  bool reaped_ = false;
-};
-
 class WatchdogTest : public ::testing::Test {
  protected:
   TestNamespace ns_;
@@ -226,7 +184,7 @@ TEST_F(WatchdogTest, MultiProcessKilledConsumersLeasesGoToAnotherConsumerWithCou
   EXPECT_LT(received_ms[0].load() - killed_ms, kRedeliveryLimitMs);
   ASSERT_TRUE(daemon.wait_for("session " + name, kLogLimit)) << daemon.err();
   EXPECT_TRUE(daemon.wait_for("died: queue jobs: 8 leases requeued", kLogLimit)) << daemon.err();
-  const auto audit = MappedQueue(ns_, "jobs").audit();
+  const auto audit = ObservedQueue(ns_, "jobs").audit();
   EXPECT_TRUE(audit.ok()) << problems(audit);
   EXPECT_EQ(audit.leased + audit.pending + audit.loaned, 0U);
 }
@@ -261,7 +219,7 @@ TEST_F(WatchdogTest, MultiProcessStoppedConsumerIsFencedAndItsLateAcksFail) {
   ASSERT_TRUE(exited_cleanly(victim.wait(kChildDeadline)));
   for (int i = 0; i < kHeld; ++i)
     EXPECT_EQ(static_cast<Status>(held[static_cast<std::size_t>(i)].status.load()), Status::LeaseLost) << i;
-  const auto audit = MappedQueue(ns_, "jobs").audit();
+  const auto audit = ObservedQueue(ns_, "jobs").audit();
   EXPECT_TRUE(audit.ok()) << problems(audit);
   EXPECT_EQ(audit.leased + audit.pending + audit.loaned, 0U);
 }
@@ -305,7 +263,7 @@ TEST_F(WatchdogTest, MultiProcessProducerKilledBetweenLoanAndCommitLosesItsSlot)
   SharedArray<Seen> seen(kCapacity);
   Child consumer([&] { return receive_and_ack(ns_, "jobs", kCapacity, 1, seen); });
   ASSERT_TRUE(exited_cleanly(consumer.wait(kChildDeadline)));
-  const auto audit = MappedQueue(ns_, "jobs").audit();
+  const auto audit = ObservedQueue(ns_, "jobs").audit();
   EXPECT_TRUE(audit.ok()) << problems(audit);
   EXPECT_EQ(audit.loaned, 0U);
   EXPECT_EQ(audit.free, static_cast<std::uint32_t>(kCapacity));
@@ -385,7 +343,7 @@ TEST_F(WatchdogTest, MultiProcessDaemonKilledMidStreamAndRestartedLosesNothing) 
   for (int i = 0; i < kMessages; ++i)
     if (acks[static_cast<std::size_t>(i)].load() != 1) not_once.push_back(i);
   EXPECT_TRUE(not_once.empty()) << not_once.size() << " messages not acked exactly once, e.g. " << not_once.front();
-  const auto audit = MappedQueue(ns_, "stream").audit();
+  const auto audit = ObservedQueue(ns_, "stream").audit();
   EXPECT_TRUE(audit.ok()) << problems(audit);
   EXPECT_EQ(audit.leased + audit.pending + audit.loaned + audit.ready, 0U);
 }
@@ -412,7 +370,7 @@ TEST_F(WatchdogTest, MultiProcessExpiredLeaseIsRedeliveredAndTheLateAckFails) {
   ASSERT_TRUE(go.signal());
   ASSERT_TRUE(exited_cleanly(slow.wait(kChildDeadline)));
   EXPECT_EQ(static_cast<Status>(held[0].status.load()), Status::LeaseLost);
-  const auto audit = MappedQueue(ns_, "jobs").audit();
+  const auto audit = ObservedQueue(ns_, "jobs").audit();
   EXPECT_TRUE(audit.ok()) << problems(audit);
   EXPECT_EQ(audit.leased + audit.pending, 0U);
 }
@@ -440,7 +398,7 @@ TEST_F(WatchdogTest, MultiProcessNackRedeliversAtOnceWithTheDaemonRunning) {
   });
   ASSERT_TRUE(exited_cleanly(child.wait(kChildDeadline)));
   EXPECT_THAT(daemon.err(), ::testing::Not(HasSubstr("expired")));
-  const auto audit = MappedQueue(ns_, "jobs").audit();
+  const auto audit = ObservedQueue(ns_, "jobs").audit();
   EXPECT_TRUE(audit.ok()) << problems(audit);
   EXPECT_EQ(audit.leased + audit.pending + audit.ready, 0U);
 }
@@ -481,7 +439,7 @@ TEST_F(WatchdogTest, MultiProcessMessagePastMaxDeliveriesIsDeadLettered) {
   ASSERT_TRUE(go.signal());
   ASSERT_TRUE(exited_cleanly(child.wait(kChildDeadline)));
 
-  const MappedQueue q(ns_, "jobs");
+  const ObservedQueue q(ns_, "jobs");
   const auto audit = q.audit();
   EXPECT_TRUE(audit.ok()) << problems(audit);
   EXPECT_EQ(audit.dead_letters, 1U);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
@@ -54,6 +55,31 @@ class Child {
   ChildExit wait(std::chrono::milliseconds timeout) {
     reaped_ = true;
     return wait_child(pid_, timeout);
+  }
+
+ private:
+  pid_t pid_;
+  bool reaped_ = false;
+};
+
+// A child the test signals (SIGKILL, SIGSTOP, SIGCONT): a Child whose pid is
+// not hidden. Killed and reaped on destruction if still there.
+class Victim {
+ public:
+  explicit Victim(const std::function<int()>& body) : pid_(fork_child(body)) {}
+  ~Victim() {
+    if (!reaped_) {
+      ::kill(pid_, SIGKILL);
+      (void)wait_child(pid_, std::chrono::milliseconds(0));
+    }
+  }
+  Victim(const Victim&) = delete;
+  Victim& operator=(const Victim&) = delete;
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  [[nodiscard]] bool signal(int signo) const noexcept { return ::kill(pid_, signo) == 0; }
+  ChildExit wait(std::chrono::milliseconds limit) {
+    reaped_ = true;
+    return wait_child(pid_, limit);
   }
 
  private:

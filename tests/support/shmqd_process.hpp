@@ -54,6 +54,15 @@ class ConfigFile {
   std::string path_;
 };
 
+// A [queues.NAME] section: one group "default", slot_size 64, dlq_capacity 4.
+inline std::string queue_toml(const std::string& name, std::uint32_t capacity, std::uint32_t lease_timeout_ms,
+                              std::uint32_t max_deliveries = 5) {
+  return "[queues." + name + "]\ncapacity = " + std::to_string(capacity) +
+         "\nslot_size = 64\ndlq_capacity = 4\n\n[[queues." + name +
+         ".groups]]\nname = \"default\"\nlease_timeout_ms = " + std::to_string(lease_timeout_ms) +
+         "\nmax_deliveries = " + std::to_string(max_deliveries) + "\n";
+}
+
 // A shmqd --foreground run as a child, with its stderr read through a pipe.
 // The destructor stops it (SIGTERM, then SIGKILL after kStopLimit) and reaps it.
 class Shmqd {

@@ -1,0 +1,32 @@
+// A queue as the test process sees it, with the registry (so the audit can
+// tell live owners from dead ones). No Client: no thread, so the test may
+// still fork.
+#pragma once
+
+#include <string>
+
+#include "queue_segment.hpp"
+#include "recovery.hpp"
+#include "registry.hpp"
+#include "test_support.hpp"
+
+namespace shmq::test {
+
+struct ObservedQueue {
+  ObservedQueue(const TestNamespace& ns, const std::string& name)
+      : registry_segment(detail::open_or_create_registry(ns.name())),
+        registry(detail::open_registry_view(registry_segment.data(), registry_segment.size(), ns.name(), "registry")),
+        queue(detail::open_queue_segment(ns.name(), name)) {
+    queue.view.sessions = registry.sessions;
+  }
+  [[nodiscard]] detail::AuditReport audit() const { return detail::audit(queue.view); }
+  [[nodiscard]] const detail::QueueView& view() const noexcept { return queue.view; }
+  [[nodiscard]] detail::SessionState state_of(detail::Owner o) const noexcept {
+    return detail::session_state_of(registry, o);
+  }
+  detail::Segment registry_segment;
+  detail::RegistryView registry;
+  detail::MappedQueue queue;
+};
+
+}  // namespace shmq::test
