@@ -13,6 +13,7 @@
 
 #include "bench_common.hpp"
 #include "os.hpp"
+#include "shmq/config.hpp"
 #include "shmq/error.hpp"
 #include "latency.hpp"
 #include "recovery_time.hpp"
@@ -144,7 +145,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CL
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   recovery->add_option("--heartbeat-timeout", heartbeat_timeout_ms, "ms, of the SIGSTOPped victim")
-      ->check(CLI::Range(10, 60'000))
+      ->check(CLI::Range(static_cast<std::uint32_t>(shmq::kMinHeartbeatTimeout.count()), 60'000U))
       ->capture_default_str();
   recovery->add_option("--shmqd", rec.shmqd, "the daemon; default: ../daemon/shmqd or shmqd next to shmq-bench, else PATH");
   recovery->add_option("--namespace", rec.ns, "shmq namespace of the run (swept before and after)")

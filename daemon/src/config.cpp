@@ -283,7 +283,7 @@ void parse_daemon(const Walker& w, const toml::table& t, DaemonConfig& config) {
     if (const toml::node* n = t.get(key)) out = std::chrono::milliseconds(w.integer(*n, key, lo, hi, " ms"));
   };
   ms("heartbeat_interval_ms", 1, 60'000, config.heartbeat_interval);
-  ms("heartbeat_timeout_ms", 2, kOneDayMs, config.heartbeat_timeout);
+  ms("heartbeat_timeout_ms", kMinHeartbeatTimeout.count(), kMaxHeartbeatTimeout.count(), config.heartbeat_timeout);
   ms("scan_period_ms", 1, 10'000, config.scan_period);
   if (config.heartbeat_timeout <= config.heartbeat_interval) {
     const toml::node* n = t.get("heartbeat_timeout_ms");

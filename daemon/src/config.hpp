@@ -26,9 +26,10 @@ struct QueueDefinition {
 };
 
 struct DaemonConfig {
-  // Sessions are expected to beat every heartbeat_interval (a hint for the
-  // tools: clients choose their own) and are declared hung after
-  // heartbeat_timeout without one.
+  // shmqd's own session: it beats every heartbeat_interval and declares
+  // heartbeat_timeout (kMinHeartbeatTimeout..kMaxHeartbeatTimeout) in its
+  // registry entry, which the tools use to call a stalled shmqd hung. Every
+  // client declares its own (ClientOptions): these two never apply to others.
   std::chrono::milliseconds heartbeat_interval{100};
   std::chrono::milliseconds heartbeat_timeout{2000};
   // How often the watchdog scans heartbeats and lease deadlines.

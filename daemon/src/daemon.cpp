@@ -218,7 +218,8 @@ void Daemon::share_registry() const {
 
 void Daemon::run() {
   notify_systemd("READY=1");
-  spdlog::info("{} namespace {}, {} queues, pid {}", detail::kShmqdReadyLine, ns_, queues_.size(), ::getpid());
+  // The watchdog's count: every queue of the namespace, not only the configured ones.
+  spdlog::info("{} namespace {}, {} queues, pid {}", detail::kShmqdReadyLine, ns_, watchdog_->queue_count(), ::getpid());
   loop_.run();
   notify_systemd("STOPPING=1");
   spdlog::info("shmqd stopped: namespace {}; segments left in place for the processes attached", ns_);

@@ -33,8 +33,10 @@ constexpr std::uint64_t kNsPerMs = 1'000'000;
 // A tick this late means shmqd itself did not run (stopped, starved): every
 // heartbeat looks old then, so ages count from the resumed tick instead.
 constexpr std::uint64_t kStallNs = 500 * kNsPerMs;
-// A lease scan may take at most 1/kExpiryDuty of the daemon's time per queue:
-// a queue of millions of slots is scanned less often than every tick.
+// A lease scan may take at most 1/kExpiryDuty of the daemon's CPU time per
+// queue: a queue of millions of slots is scanned less often than every tick.
+// CPU time, not elapsed time: a scan preempted on a loaded host must not push
+// the next one (and every lease expiry of the queue) far out.
 constexpr std::uint64_t kExpiryDuty = 100;
 
 std::uint64_t ns_of(std::chrono::milliseconds d) { return static_cast<std::uint64_t>(d.count()) * kNsPerMs; }
@@ -73,7 +75,10 @@ Watchdog::Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, 
       ns_(std::move(ns)),
       registry_(registry),
       scan_period_(config.scan_period),
-      idle_period_(std::max(config.scan_period, kIdlePeriod)) {
+      idle_period_(std::max(config.scan_period, kIdlePeriod)),
+      // A queue created or removed: look at the list on the next tick (at
+      // most one look a tick, however many names a neighbour creates).
+      shm_watch_(loop, detail::namespace_prefix(ns_) + "q.", [this] { next_refresh_ns_ = 0; }) {
   const detail::SessionIdentity id = detail::this_process(config.heartbeat_timeout);
   me_ = detail::claim_session(registry_, id);
   if (me_ == detail::kNoOwner)
@@ -219,16 +224,14 @@ void Watchdog::check(std::uint32_t index, Word word, std::uint64_t now_ns) {
         handle_dead(index, "is gone (its pid now names another process)");
       }
       return;
-    case Phase::Watching: {
+    case Phase::Watching:
       if (detail::session_state(word) == SessionState::Fenced) {  // not by us: someone else gave up on it
         t.phase = Phase::Hung;
         return;
       }
-      const std::uint64_t timeout = e.heartbeat_timeout_ns.load(kRelaxed);
-      const std::uint64_t last = std::max(e.heartbeat_ns.load(kRelaxed), resumed_ns_);
-      if (timeout != 0 && now_ns > last && now_ns - last > timeout) handle_hung(index, now_ns - last, timeout);
+      if (detail::heartbeat_overdue(e, now_ns, resumed_ns_))
+        handle_hung(index, now_ns - std::max(e.heartbeat_ns.load(kRelaxed), resumed_ns_), detail::heartbeat_timeout_ns(e));
       return;
-    }
     case Phase::Hung:
       // Without a pidfd (pidfd_open failed) its exit is looked for in /proc.
       if (t.pidfd < 0 && !detail::process_alive(static_cast<pid_t>(t.pid), t.start_time))
@@ -284,19 +287,27 @@ void Watchdog::handle_hung(std::uint32_t index, std::uint64_t age_ns, std::uint6
 
 bool Watchdog::recover(const Tracked& t, bool may_still_run, const char* why) noexcept {
   bool any = false;
-  const std::uint32_t index = detail::owner_index(t.owner);
-  for (auto& [name, q] : queues_) {
-    const detail::QueueView& v = q.mapped.view;
-    if (v.attachments[index].owner.load(kAcquire) != t.owner) continue;
-    const detail::RecoveryResult r = detail::recover_session(v, t.owner, may_still_run);
-    if (r.total() == 0) continue;
-    any = true;
-    detail::wake_everyone(v);
-    try {
-      spdlog::info("session {} {}: queue {}: {}", t.name, why, name, result_text(r, may_still_run));
-    } catch (...) {  // NOLINT(bugprone-empty-catch): a log line that cannot be allocated is lost, the recovery is not
-    }
+  for (auto& [name, q] : queues_) any |= recover_in(name, q.mapped.view, t, may_still_run, why);
+  return any;
+}
+
+bool Watchdog::recover_in(const std::string& name, const detail::QueueView& v, const Tracked& t, bool may_still_run,
+                          const char* why) noexcept {
+  if (v.attachments[detail::owner_index(t.owner)].owner.load(kAcquire) != t.owner) return false;
+  const detail::RecoveryResult r = detail::recover_session(v, t.owner, may_still_run);
+  if (r.total() == 0) return false;
+  detail::wake_everyone(v);
+  try {
+    spdlog::info("session {} {}: queue {}: {}", t.name, why, name, result_text(r, may_still_run));
+  } catch (...) {  // NOLINT(bugprone-empty-catch): a log line that cannot be allocated is lost, the recovery is not
   }
+  return true;
+}
+
+bool Watchdog::recover_fenced_in(const std::string& name, const detail::QueueView& v) noexcept {
+  bool any = false;
+  for (const Tracked& t : sessions_)
+    if (t.phase == Phase::Hung) any |= recover_in(name, v, t, true, "took more after it was fenced");
   return any;
 }
 
@@ -307,8 +318,9 @@ void Watchdog::expire(std::uint64_t now_ns) noexcept {
   const std::uint64_t now_ms = now_ns / kNsPerMs;
   for (auto& [name, q] : queues_) {
     if (now_ns < q.next_expiry_ns) continue;
-    const std::uint64_t start = detail::monotonic_ns();
+    const std::uint64_t start = detail::thread_cpu_ns();
     const detail::QueueView& v = q.mapped.view;
+    recover_fenced_in(name, v);
     bool any = false;
     for (std::uint32_t g = 0; g < v.group_count; ++g) {
       const detail::ExpiryResult r = detail::expire_group_leases(v, g, now_ms, me_);
@@ -322,8 +334,7 @@ void Watchdog::expire(std::uint64_t now_ns) noexcept {
       }
     }
     if (any) detail::wake_everyone(v);  // consumers for the requeued, producers for the freed
-    const std::uint64_t end = detail::monotonic_ns();
-    q.next_expiry_ns = end + (end - start) * kExpiryDuty;
+    q.next_expiry_ns = now_ns + (detail::thread_cpu_ns() - start) * kExpiryDuty;
   }
 }
 
@@ -355,11 +366,18 @@ void Watchdog::refresh_queues() noexcept {
         map_queue(name, st.st_dev, st.st_ino);
         unusable_.erase(name);
       } catch (const Error& e) {
-        // Once is a creation in progress; twice in a row (a second apart) is
-        // a segment that needs a human: said once, not once per refresh.
-        if (++unusable_[name] == 2)
+        // At first most likely a creation in progress: looked at again every
+        // tick. Still unusable after kRefreshPeriod, it is a segment that
+        // needs a human: said once, then looked at once a refresh period.
+        const std::uint64_t now = detail::monotonic_ns();
+        Unusable& u = unusable_.try_emplace(name, Unusable{now, false}).first->second;
+        if (now - u.since_ns < ns_of(kRefreshPeriod)) {
+          next_refresh_ns_ = std::min(next_refresh_ns_, now + ns_of(scan_period_));
+        } else if (!u.logged) {
+          u.logged = true;
           spdlog::error("queue {} cannot be watched: {}; `shmq-cli gc` or `shmq-cli delete {}` removes it", name,
                         e.what(), name);
+        }
       }
     }
   } catch (const std::exception& e) {

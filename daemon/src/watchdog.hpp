@@ -8,7 +8,9 @@
 // Everything runs on the loop's thread. One tick (DaemonConfig::scan_period)
 // reads the registry and the lease words and costs no allocation and no
 // system call beyond a clock read unless something changed: /proc is read
-// once per new session, /dev/shm listed once a second (and before a recovery).
+// once per new session, /dev/shm listed once a second, before a recovery, and
+// when inotify reports a queue created or removed (so a new queue is watched
+// from its creation, and its leases expire on time from its first message).
 // With no session but its own there is no heartbeat or lease to check, and
 // the ticks slow to kIdlePeriod: the wake-up itself is what an idle daemon
 // pays for (about 40 us on a VM), and a process that attaches then is seen
@@ -19,7 +21,8 @@
 //   new Alive ----pid + start time match----> Watching --heartbeat too old--> Hung
 //      |  \--start time differs (a claim being written, or pid reuse)        (fenced, leases
 //      |        -> Unconfirmed: match later -> Watching; still not after      requeued, loans
-//      |           kIdentityGrace -> dead                                      quarantined)
+//      |           kIdentityGrace -> dead                                      quarantined; again
+//      |                                                                       on every expiry pass)
 //      |                                                                        |
 //      +--process gone----------> dead <----------pidfd readable---------------+
 //                                  fence, recover every attached queue, release
@@ -35,6 +38,7 @@
 
 #include "config.hpp"
 #include "event_loop.hpp"
+#include "shm_watch.hpp"
 #include "queue_segment.hpp"
 #include "recovery.hpp"
 #include "registry.hpp"
@@ -70,6 +74,8 @@ class Watchdog {
 
   // The daemon's own session.
   [[nodiscard]] detail::Owner session() const noexcept { return me_; }
+  // Queues watched now.
+  [[nodiscard]] std::size_t queue_count() const noexcept { return queues_.size(); }
 
  private:
   enum class Phase : std::uint8_t { Untracked, Unconfirmed, Watching, Hung };
@@ -99,6 +105,12 @@ class Watchdog {
   // Recovers `owner` in every queue it is attached to; logs each; true if
   // anything changed.
   bool recover(const Tracked& t, bool may_still_run, const char* why) noexcept;
+  // The same in one queue.
+  static bool recover_in(const std::string& name, const detail::QueueView& v, const Tracked& t, bool may_still_run,
+                  const char* why) noexcept;
+  // Takes back what fenced sessions that still run stamped since they were
+  // fenced (a claim raced with the fence, then the process stopped again).
+  bool recover_fenced_in(const std::string& name, const detail::QueueView& v) noexcept;
   void expire(std::uint64_t now_ns) noexcept;
   void refresh_queues() noexcept;
   void map_queue(const std::string& name, std::uint64_t device, std::uint64_t inode);
@@ -119,7 +131,13 @@ class Watchdog {
   std::uint64_t resumed_ns_ = 0;  // the last tick after shmqd itself stalled
   std::array<Tracked, detail::kMaxSessions> sessions_{};
   std::map<std::string, Queue> queues_;
-  std::map<std::string, int> unusable_;  // queues that failed to open: failures in a row
+  // Queues that failed to open: since when, and whether that was logged.
+  struct Unusable {
+    std::uint64_t since_ns = 0;
+    bool logged = false;
+  };
+  std::map<std::string, Unusable> unusable_;
+  ShmDirWatch shm_watch_;  // last: its callback uses the members above
 };
 
 }  // namespace shmq::daemon

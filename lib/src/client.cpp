@@ -14,10 +14,13 @@ namespace detail {
 
 ClientState::ClientState(std::string ns_, ClientOptions options_)
     : ns(std::move(ns_)), options(std::move(options_)), registry_segment(open_or_create_registry(ns)) {
-  if (options.heartbeat_interval.count() <= 0 || options.heartbeat_timeout <= options.heartbeat_interval)
+  if (options.heartbeat_interval.count() <= 0 || options.heartbeat_timeout <= options.heartbeat_interval ||
+      options.heartbeat_timeout < kMinHeartbeatTimeout || options.heartbeat_timeout > kMaxHeartbeatTimeout)
     throw Error(errc::invalid_argument, "heartbeat interval " + std::to_string(options.heartbeat_interval.count()) +
                                             " ms / timeout " + std::to_string(options.heartbeat_timeout.count()) +
-                                            " ms is invalid: the interval must be positive and below the timeout");
+                                            " ms is invalid: the interval must be positive and below the timeout, "
+                                            "and the timeout " + std::to_string(kMinHeartbeatTimeout.count()) +
+                                            " ms to one day");
   if (options.daemon_timeout.count() <= 0)
     throw Error(errc::invalid_argument, "daemon timeout " + std::to_string(options.daemon_timeout.count()) +
                                             " ms is invalid: give a positive time (default 10000 ms)");
@@ -40,11 +43,18 @@ ClientState::~ClientState() {
   release_session(registry, owner);
 }
 
+bool ClientState::check_fenced() noexcept {
+  if (fenced.load(std::memory_order_relaxed)) return true;
+  if (session_state_of(registry, owner) == SessionState::Alive) return false;
+  fenced.store(true, std::memory_order_relaxed);
+  return true;
+}
+
 void ClientState::heartbeat_loop() {
   std::unique_lock lock(mutex);
   while (!stop) {
     beat(registry, owner, monotonic_ns());
-    if (session_state_of(registry, owner) != SessionState::Alive) fenced.store(true, std::memory_order_relaxed);
+    (void)check_fenced();
     wake.wait_for(lock, options.heartbeat_interval, [this] { return stop; });
   }
 }
@@ -134,6 +144,6 @@ Consumer Client::consumer(const std::string& queue, const std::string& group, Wa
 
 const std::string& Client::namespace_name() const noexcept { return state_->ns; }
 std::uint32_t Client::session_id() const noexcept { return state_->owner; }
-bool Client::fenced() const noexcept { return state_->fenced.load(std::memory_order_relaxed); }
+bool Client::fenced() const noexcept { return state_->check_fenced(); }
 
 }  // namespace shmq

@@ -28,9 +28,13 @@ struct ClientState {
   Segment registry_segment;
   RegistryView registry;
   Owner owner = kNoOwner;
-  // Set by the heartbeat thread when the watchdog fenced this session; read on
-  // every loan and receive (a process-local line, not shared memory).
+  // Set once this session is known to be fenced (by the heartbeat thread, or
+  // by a data-path call that found it so); read first on every loan and
+  // receive, a process-local line. The registry word stays the authority:
+  // the data path checks it after each claim (ring.hpp).
   std::atomic<bool> fenced{false};
+  // True if the watchdog fenced this session (or it was released); sets `fenced`.
+  [[nodiscard]] bool check_fenced() noexcept;
 
   std::mutex mutex;  // guards queues, stop
   std::map<std::string, std::weak_ptr<struct QueueHandle>> queues;

@@ -58,6 +58,7 @@ Status Message::settle(bool redeliver) noexcept {
   const bool at_most_once = q.group_info(g).at_most_once != 0;
   const auto to = redeliver && !at_most_once ? detail::LeaseState::Pending : detail::LeaseState::Done;
   const Status s = detail::settle(q, g, pos_, count_, h.owner, to);
+  if (s == Status::Fenced) h.client->fenced.store(true, kRelaxed);
   if (s != Status::Ok) return s;
   if (to == detail::LeaseState::Pending) {
     detail::notify(q.hot->data_futex, q.hot->consumers_parked);
@@ -73,8 +74,10 @@ Status Message::extend_lease(std::chrono::milliseconds d) noexcept {
   const std::uint32_t g = consumer_->group_;
   if (h.view.group_info(g).at_most_once != 0) return Status::Ok;  // no deadline to move
   const std::uint64_t now = now_ms();
-  return detail::extend_lease(h.view, g, pos_, count_, h.owner, now,
-                              now + static_cast<std::uint64_t>(std::max<std::int64_t>(d.count(), 0)));
+  const Status s = detail::extend_lease(h.view, g, pos_, count_, h.owner, now,
+                                        now + static_cast<std::uint64_t>(std::max<std::int64_t>(d.count(), 0)));
+  if (s == Status::Fenced) h.client->fenced.store(true, kRelaxed);
+  return s;
 }
 
 // ---- Consumer ---------------------------------------------------------------
@@ -101,6 +104,13 @@ Message Consumer::receive(std::chrono::nanoseconds timeout) noexcept {
   const detail::QueueView& q = queue_->view;
   const detail::Owner me = queue_->owner;
   detail::Delivery d;
+  // A claim found this session fenced and gave back what it had just taken:
+  // others may take it now.
+  auto fenced_now = [&]() noexcept {
+    queue_->client->fenced.store(true, kRelaxed);
+    detail::notify(q.hot->data_futex, q.hot->consumers_parked);
+    return Status::Fenced;
+  };
   auto try_once = [&]() noexcept {
     if (queue_->client->fenced.load(kRelaxed)) return Status::Fenced;
     const std::uint32_t gen = detail::redelivery_generation(q, group_);
@@ -111,6 +121,7 @@ Message Consumer::receive(std::chrono::nanoseconds timeout) noexcept {
         scan_from_ = d.pos + 1;  // there may be more: resume after it next time
         return Status::Ok;
       }
+      if (d.status == Status::Fenced) return fenced_now();
       // Everything Pending before the sequence started is taken; a nack during
       // it moved the generation past scan_gen_, so it is scanned for again.
       seen_redeliver_gen_ = scan_gen_;
@@ -118,6 +129,7 @@ Message Consumer::receive(std::chrono::nanoseconds timeout) noexcept {
     }
     d = detail::take_next(q, group_, me);
     if (d.status == Status::Ok) detail::start_lease(q, group_, d, me, now_ms());
+    if (d.status == Status::Fenced) return fenced_now();
     return d.status;
   };
   const detail::ParkSite site{&q.hot->data_futex, &q.hot->consumers_parked, detail::owner_index(me)};

@@ -12,7 +12,7 @@ namespace shmq::detail {
 
 // Every named step, in the order an operation reaches them. The crash-point
 // test kills a child at each of these in turn.
-inline constexpr std::array<std::string_view, 17> kCrashPoints = {
+inline constexpr std::array<std::string_view, 18> kCrashPoints = {
     "loan.claimed",          // slot CAS Aborted/Ready -> Loaned done, tail not advanced
     "loan.skipped",          // quarantined position skipped, tail not advanced
     "commit.written",        // header written, slot still Loaned
@@ -30,6 +30,7 @@ inline constexpr std::array<std::string_view, 17> kCrashPoints = {
     "purge.partial",         // one message dropped by purge, the rest and the cursors not yet
     "park.counted",          // this session's parked lane raised, not yet asleep
     "session.claimed",       // registry entry Alive, start time not yet written
+    "fenced.given_back",     // a lease taken after the fence is Pending again, redelivery gen not bumped
 };
 
 #if SHMQ_CRASH_POINTS

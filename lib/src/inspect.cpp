@@ -39,6 +39,7 @@ GroupStats group_header(const QueueView& q, std::uint32_t g, std::uint64_t tail)
   s.expired = gs.expired.load(kRelaxed);
   s.dead_lettered = gs.dead_lettered.load(kRelaxed);
   s.recovered = gs.recovered.load(kRelaxed);
+  s.dropped = gs.dropped.load(kRelaxed);
   return s;
 }
 

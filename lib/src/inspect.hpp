@@ -37,7 +37,9 @@ struct GroupStats {
   std::uint32_t leased = 0;   // delivered, not acked (incl. being dead-lettered)
   std::uint32_t pending = 0;  // waiting for redelivery (nack, expiry, recovery)
   // Counters of GroupState (relaxed, approximate).
-  std::uint64_t delivered = 0, acked = 0, redelivered = 0, expired = 0, dead_lettered = 0, recovered = 0;
+  // recovered: leases requeued from dead or fenced sessions; dropped: at-most-once
+  // leases they held (lost, as at-most-once allows).
+  std::uint64_t delivered = 0, acked = 0, redelivered = 0, expired = 0, dead_lettered = 0, recovered = 0, dropped = 0;
   // Smallest commit_ns of a ready, leased or pending message; 0 when none.
   std::uint64_t oldest_unacked_commit_ns = 0;
   std::vector<HolderStats> holders;  // sorted by owner

@@ -36,7 +36,7 @@ namespace shmq::detail {
 
 inline constexpr std::uint64_t kQueueMagic = 0x3145'5551'514d'4853ULL;     // "SHMQQUE1"
 inline constexpr std::uint64_t kRegistryMagic = 0x3147'4552'514d'4853ULL;  // "SHMQREG1"
-inline constexpr std::uint32_t kLayoutVersion = 2;
+inline constexpr std::uint32_t kLayoutVersion = 3;
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kFalseSharingRange = 128;  // adjacent-line prefetch on x86
@@ -247,9 +247,13 @@ struct alignas(kFalseSharingRange) GroupState {
   std::atomic<std::uint64_t> redelivered;    // 152 deliveries after the first
   std::atomic<std::uint64_t> expired;        // 160 leases that ran out
   std::atomic<std::uint64_t> dead_lettered;  // 168
-  std::atomic<std::uint64_t> recovered;      // 176 leases taken back from dead sessions
+  std::atomic<std::uint64_t> recovered;      // 176 leases requeued from dead or fenced sessions
+  std::atomic<std::uint64_t> dropped;        // 184 at-most-once leases dead or fenced sessions held: lost
+  std::uint8_t reserved1[64];                // 192
 };
 static_assert(sizeof(GroupState) == 256);
+static_assert(offsetof(GroupState, recovered) == 176);
+static_assert(offsetof(GroupState, dropped) == 184);
 static_assert(offsetof(GroupState, redeliver_gen) == 128);
 
 // Which sessions use this queue, indexed by session index; written only by

@@ -41,8 +41,6 @@ namespace {
 
 namespace bip = boost::interprocess;
 
-constexpr const char* kShmDir = "/dev/shm";
-
 std::string quote(std::string_view s) { return "'" + printable(s) + "'"; }
 
 
@@ -433,6 +431,12 @@ std::uint64_t monotonic_ns() noexcept {
 std::uint64_t realtime_ns() noexcept {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
+  return to_ns(ts);
+}
+
+std::uint64_t thread_cpu_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return to_ns(ts);
 }
 

@@ -53,6 +53,9 @@ class UniqueFd {
 // garble the line.
 std::string printable(std::string_view s);
 
+// The directory every segment and lock file lives in.
+inline constexpr const char* kShmDir = "/dev/shm";
+
 // Object names in /dev/shm (no leading slash): "shmq.<ns>.registry",
 // "shmq.<ns>.q.<queue>". The lock file is "/dev/shm/shmq.<ns>.lock".
 std::string registry_segment_name(const std::string& ns);
@@ -144,6 +147,10 @@ std::uint64_t monotonic_ns() noexcept;
 
 // CLOCK_REALTIME in nanoseconds: wall-clock times shown to people.
 std::uint64_t realtime_ns() noexcept;
+
+// CPU time of the calling thread in nanoseconds: what a piece of work cost,
+// without the time the thread waited to be scheduled.
+std::uint64_t thread_cpu_ns() noexcept;
 
 // A cheap reading of CLOCK_MONOTONIC in milliseconds that is never behind the
 // precise clock (CLOCK_MONOTONIC_COARSE plus its resolution): for lease

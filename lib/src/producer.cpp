@@ -72,6 +72,11 @@ Loan Producer::loan(std::size_t n, std::chrono::nanoseconds timeout) noexcept {
   auto try_once = [&]() noexcept {
     if (queue_->client->fenced.load(kRelaxed)) return Status::Fenced;
     claim = detail::try_claim(q, queue_->owner);
+    if (claim.status == Status::Fenced) {
+      // It gave back the slot it had just claimed: waiters at it move on.
+      queue_->client->fenced.store(true, kRelaxed);
+      detail::notify(q.hot->data_futex, q.hot->consumers_parked);
+    }
     return claim.status;
   };
   const detail::ParkSite site{&q.hot->space_futex, &q.hot->producers_parked, detail::owner_index(queue_->owner)};
@@ -92,6 +97,7 @@ Status Producer::commit_loan(Loan& loan, std::size_t length) noexcept {
   const Status s = detail::publish(q, loan.pos_, queue_->owner, loan.pos_, static_cast<std::uint32_t>(length),
                                    detail::monotonic_ns(), all_groups);
   loan.status_ = Status::InvalidHandle;  // used up either way
+  if (s == Status::Fenced) queue_->client->fenced.store(true, kRelaxed);
   if (s != Status::Ok) return s;
   detail::notify(q.hot->data_futex, q.hot->consumers_parked);
   return Status::Ok;

@@ -26,7 +26,8 @@ void free_filling_entries(const QueueView& q, Owner dead, RecoveryResult& r) noe
 void recover_slots(const QueueView& q, Owner dead, bool may_still_run, RecoveryResult& r) noexcept {
   for (std::uint32_t s = 0; s < q.capacity; ++s) {
     std::atomic<Word>& state = q.slot(s).state;
-    Word w = state.load(kAcquire);
+    // seq_cst: see fence_session (a claim by a just-fenced session is seen here).
+    Word w = state.load(kSeqCst);
     if (slot_state(w) != SlotState::Loaned || word_owner(w) != dead) continue;
     // A producer that may resume keeps its stamp on the slot (quarantine), so
     // nobody reuses bytes it might still write.
@@ -41,32 +42,33 @@ void recover_slots(const QueueView& q, Owner dead, bool may_still_run, RecoveryR
 void recover_leases(const QueueView& q, Owner dead, RecoveryResult& r) noexcept {
   for (std::uint32_t g = 0; g < q.group_count; ++g) {
     const bool at_most_once = q.group_info(g).at_most_once != 0;
-    bool requeued = false;
+    std::uint32_t requeued = 0;
+    std::uint32_t released = 0;
     for (std::uint32_t s = 0; s < q.capacity; ++s) {
       LeaseEntry& le = q.lease(g, s);
-      Word w = le.word.load(kAcquire);
+      // seq_cst: see fence_session (a lease taken by a just-fenced session is seen here).
+      Word w = le.word.load(kSeqCst);
       if (word_owner(w) != dead) continue;
       const std::uint32_t lap = word_lap(w);
       const Word done = lease_word(lap, LeaseState::Done, 0, kNoOwner);
       const Word pending = lease_word(lap, LeaseState::Pending, word_count(w), kNoOwner);
       if (lease_state(w) == LeaseState::Leased) {
-        if (le.word.compare_exchange_strong(w, at_most_once ? done : pending, kSeqCst)) {
-          at_most_once ? ++r.leases_released : ++r.leases_requeued;
-          requeued |= !at_most_once;
-        }
+        if (le.word.compare_exchange_strong(w, at_most_once ? done : pending, kSeqCst))
+          ++(at_most_once ? released : requeued);
       } else if (lease_state(w) == LeaseState::DeadLettering) {
         // Finished if the copy reached the DLQ, else back to Pending to redo.
         const bool copied = find_dead_letter(q, g, s, lap) >= 0;
         if (le.word.compare_exchange_strong(w, copied ? done : pending, kSeqCst)) {
           ++r.dead_letters_finished;
-          requeued |= !copied;
+          if (!copied) q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
         }
       }
     }
-    if (requeued) {
-      q.groups[g].recovered.fetch_add(1, kRelaxed);
-      q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
-    }
+    r.leases_requeued += requeued;
+    r.leases_released += released;
+    q.groups[g].recovered.fetch_add(requeued, kRelaxed);
+    q.groups[g].dropped.fetch_add(released, kRelaxed);
+    if (requeued != 0) q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
   }
 }
 

@@ -1,10 +1,12 @@
 #include "registry.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "crash_point.hpp"
 #include "header.hpp"
+#include "shmq/config.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::detail {
@@ -62,6 +64,17 @@ void beat(const RegistryView& r, Owner me, std::uint64_t now_ns) noexcept {
   e.heartbeat.fetch_add(1, std::memory_order_release);
 }
 
+std::uint64_t heartbeat_timeout_ns(const SessionEntry& e) noexcept {
+  constexpr auto kMin = static_cast<std::uint64_t>(std::chrono::nanoseconds(kMinHeartbeatTimeout).count());
+  constexpr auto kMax = static_cast<std::uint64_t>(std::chrono::nanoseconds(kMaxHeartbeatTimeout).count());
+  return std::clamp<std::uint64_t>(e.heartbeat_timeout_ns.load(std::memory_order_relaxed), kMin, kMax);
+}
+
+bool heartbeat_overdue(const SessionEntry& e, std::uint64_t now_ns, std::uint64_t not_before_ns) noexcept {
+  const std::uint64_t last = std::max(e.heartbeat_ns.load(std::memory_order_relaxed), not_before_ns);
+  return now_ns > last && now_ns - last > heartbeat_timeout_ns(e);
+}
+
 namespace {
 
 bool transition(const RegistryView& r, Owner o, SessionState to, bool from_fenced_too) noexcept {
@@ -71,8 +84,12 @@ bool transition(const RegistryView& r, Owner o, SessionState to, bool from_fence
     const SessionState s = session_state(w);
     if (session_generation(w) != owner_generation(o) || s == SessionState::Free) return false;
     if (s == SessionState::Fenced && !from_fenced_too) return false;
+    // SYNC POINT: seq_cst pairs with the session's own seq_cst claim/lease
+    // CAS and session_alive load (ring.cpp) and with the seq_cst loads of the
+    // recovery scan that follows (recovery.cpp): that scan sees every word the
+    // session stamped before the session could see this state.
     if (e.word.compare_exchange_weak(w, make_session_word(owner_generation(o), to, session_pid(w)),
-                                     std::memory_order_acq_rel))
+                                     std::memory_order_seq_cst))
       return true;
   }
 }

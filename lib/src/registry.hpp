@@ -40,10 +40,21 @@ struct SessionIdentity {
 void beat(const RegistryView& r, Owner me, std::uint64_t now_ns) noexcept;
 
 // Alive -> Fenced: the watchdog declares `o` dead; the process may still run.
+// From then on the session's data-path calls return Fenced, and whatever it
+// stamped before is seen by a recovery scan the caller runs after this.
 bool fence_session(const RegistryView& r, Owner o) noexcept;
 
 // Alive or Fenced -> Free: the session is gone (detached, or its process died).
 bool release_session(const RegistryView& r, Owner o) noexcept;
+
+// The heartbeat timeout entry `e` declares, clamped to kMinHeartbeatTimeout..
+// kMaxHeartbeatTimeout: a corrupt or hostile 0 is not "never hung".
+[[nodiscard]] std::uint64_t heartbeat_timeout_ns(const SessionEntry& e) noexcept;
+
+// True if entry `e`'s last beat, or `not_before_ns` if later, is older than
+// its heartbeat timeout at `now_ns`. The one rule for "hung".
+[[nodiscard]] bool heartbeat_overdue(const SessionEntry& e, std::uint64_t now_ns,
+                                     std::uint64_t not_before_ns = 0) noexcept;
 
 // The state of session `o`: Free when its entry moved on to another generation.
 [[nodiscard]] SessionState session_state_of(const RegistryView& r, Owner o) noexcept;

@@ -35,6 +35,19 @@ bool all_groups_done(const QueueView& q, std::uint32_t s, std::uint32_t prev_lap
   return true;
 }
 
+// A lease `me` took after it was fenced goes back to Pending with the count it
+// had, so the delivery it never made is not counted (a first delivery goes
+// back with count 0: take_redelivery then delivers it with count 1). The CAS
+// fails harmlessly if the watchdog's recovery took it back first.
+Delivery give_back_lease(const QueueView& q, std::uint32_t g, std::uint64_t pos, Word leased) noexcept {
+  const Word pending = lease_word(word_lap(leased), LeaseState::Pending, word_count(leased) - 1, kNoOwner);
+  if (q.lease(g, q.slot_of(pos)).word.compare_exchange_strong(leased, pending, kSeqCst)) {
+    SHMQ_CRASH_POINT("fenced.given_back");
+    q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
+  }
+  return {Status::Fenced, 0, 0};
+}
+
 void write_deadline(const QueueView& q, LeaseEntry& le, std::uint32_t g, Word leased, std::uint64_t now_ms) noexcept {
   if (q.group_info(g).at_most_once != 0) return;
   // Relaxed: the tag ties the deadline to `leased`; an expirer that reads an
@@ -71,10 +84,13 @@ Delivery take_redelivery(const QueueView& q, std::uint32_t g, Owner me, std::uin
       continue;
     }
     const Word leased = lease_word(lap, LeaseState::Leased, count + 1, me);
-    if (le.word.compare_exchange_strong(w, leased, kAcqRel)) {
+    // seq_cst: the session_alive load below must not move before it.
+    if (le.word.compare_exchange_strong(w, leased, kSeqCst)) {
       SHMQ_CRASH_POINT("redeliver.leased");
+      if (!session_alive(q, me)) return give_back_lease(q, g, pos, leased);
       write_deadline(q, le, g, leased, now_ms);
-      q.groups[g].redelivered.fetch_add(1, kRelaxed);
+      // Count 0: a first delivery that a fenced session gave back.
+      (count == 0 ? q.groups[g].delivered : q.groups[g].redelivered).fetch_add(1, kRelaxed);
       return {Status::Ok, pos, count + 1};
     }
   }
@@ -113,10 +129,12 @@ Delivery take_next(const QueueView& q, std::uint32_t g, Owner me) noexcept {
       continue;
     }
     const Word leased = lease_word(lap, LeaseState::Leased, 1, me);
-    if (le.word.compare_exchange_strong(lw, leased, kAcqRel)) {
+    // seq_cst: the session_alive load below must not move before it.
+    if (le.word.compare_exchange_strong(lw, leased, kSeqCst)) {
       SHMQ_CRASH_POINT("receive.leased");
       help_advance(gs.next, pos);
       SHMQ_CRASH_POINT("receive.advanced");
+      if (!session_alive(q, me)) return give_back_lease(q, g, pos, leased);
       gs.delivered.fetch_add(1, kRelaxed);
       return {Status::Ok, pos, 1};
     }
@@ -129,6 +147,16 @@ void start_lease(const QueueView& q, std::uint32_t g, const Delivery& d, Owner m
 
 std::uint32_t redelivery_generation(const QueueView& q, std::uint32_t g) noexcept {
   return q.groups[g].redeliver_gen.load(kAcquire);
+}
+
+bool session_alive(const QueueView& q, Owner me) noexcept {
+  if (q.sessions == nullptr) return true;
+  // SYNC POINT: seq_cst, after the caller's seq_cst claim or lease CAS; pairs
+  // with fence_session's CAS and fence: either this load sees Fenced (and the
+  // caller gives back what it just took), or the watchdog's recovery scan
+  // after the fence sees what the CAS stamped and takes it back.
+  const Word w = q.sessions[owner_index(me)].word.load(kSeqCst);
+  return session_state(w) == SessionState::Alive && session_generation(w) == owner_generation(me);
 }
 
 bool owner_may_run(const QueueView& q, Owner owner) noexcept {
@@ -165,9 +193,14 @@ Claim try_claim(const QueueView& q, Owner me) noexcept {
       }
       continue;
     }
-    if (slot.state.compare_exchange_strong(w, slot_word(lap, SlotState::Loaned, me), kAcqRel)) {
+    // seq_cst: the session_alive load below must not move before it.
+    if (slot.state.compare_exchange_strong(w, slot_word(lap, SlotState::Loaned, me), kSeqCst)) {
       SHMQ_CRASH_POINT("loan.claimed");
       help_advance(q.hot->tail, pos);
+      if (!session_alive(q, me)) {
+        (void)abort_loan(q, pos, me);  // fails harmlessly if the watchdog quarantined it first
+        return {Status::Fenced, 0};
+      }
       return {Status::Ok, pos};
     }
   }
@@ -179,6 +212,7 @@ Status publish(const QueueView& q, std::uint64_t pos, Owner me, std::uint64_t id
   const std::uint32_t lap = q.lap_of(pos);
   SlotHeader& slot = q.slot(s);
   Word expected = slot_word(lap, SlotState::Loaned, me);
+  if (!session_alive(q, me)) return Status::Fenced;
   if (slot.state.load(kRelaxed) != expected) return Status::LeaseLost;
   slot.id = id;
   slot.commit_ns = commit_ns;
@@ -211,6 +245,9 @@ Status settle(const QueueView& q, std::uint32_t g, std::uint64_t pos, std::uint3
   Word expected = lease_word(lap, LeaseState::Leased, count, me);
   const Word desired = to == LeaseState::Pending ? lease_word(lap, LeaseState::Pending, count, kNoOwner)
                                                  : lease_word(lap, LeaseState::Done, 0, kNoOwner);
+  // Checked before the CAS: an ack that loses this race to the fence is
+  // decided by the CAS below (it fails once recovery took the lease back).
+  if (!session_alive(q, me)) return Status::Fenced;
   // SYNC POINT: release orders this consumer's reads of the payload before the
   // slot's reuse; pairs with the acquire in all_groups_done. seq_cst for the
   // parked-producer check that follows (see wait.hpp).
@@ -230,6 +267,7 @@ Status extend_lease(const QueueView& q, std::uint32_t g, std::uint64_t pos, std:
                     std::uint64_t now_ms, std::uint64_t new_deadline_ms) noexcept {
   const Word mine = lease_word(q.lap_of(pos), LeaseState::Leased, count, me);
   LeaseEntry& le = q.lease(g, q.slot_of(pos));
+  if (!session_alive(q, me)) return Status::Fenced;
   if (le.word.load(kAcquire) != mine) return Status::LeaseLost;
   const std::uint64_t d = le.deadline.load(kRelaxed);
   if (deadline_word_tag(d) == deadline_tag(mine) && deadline_ms(d) < now_ms) return Status::LeaseLost;  // ran out

@@ -7,6 +7,13 @@
 //   try_claim, publish, abort_loan          a producer session
 //   take_*, start_lease, settle, extend     a consumer session of that group
 //   dead_letter                             anyone (consumers, the watchdog)
+//
+// Fencing: a session the watchdog fenced takes nothing new and settles
+// nothing. A claim or lease CAS is followed by a check of the session's own
+// registry word; if the session is no longer Alive it gives the slot or lease
+// back at once and returns Fenced. Both sides are seq_cst (see session_alive),
+// so whatever a fenced session stamps is given back by it or seen by the
+// watchdog's recovery scan that follows the fence.
 #pragma once
 
 #include <cstdint>
@@ -23,11 +30,13 @@ struct Claim {
 };
 
 // Claims the slot of the next free position for `me` (Aborted/Ready -> Loaned).
-// QueueFull when that slot still holds a message some group has not finished.
+// QueueFull when that slot still holds a message some group has not finished;
+// Fenced (nothing claimed) when `me` was fenced.
 [[nodiscard]] Claim try_claim(const QueueView& q, Owner me) noexcept;
 
 // Publishes a loaned slot (Loaned -> Ready). `id` is normally `pos`; a replayed
-// dead letter keeps its original id. LeaseLost if the loan was taken back.
+// dead letter keeps its original id. LeaseLost if the loan was taken back;
+// Fenced if `me` was fenced (the watchdog takes the loan back).
 [[nodiscard]] Status publish(const QueueView& q, std::uint64_t pos, Owner me, std::uint64_t id, std::uint32_t length,
                              std::uint64_t commit_ns, std::uint16_t group_mask) noexcept;
 
@@ -47,25 +56,28 @@ struct Delivery {
 
 // Leases a Pending message of group `g` (count + 1) and sets its deadline;
 // dead-letters those past max_deliveries on the way. Scans the group's window
-// [next - capacity, next] from position `from` on (0: from its start). Empty if none.
+// [next - capacity, next] from position `from` on (0: from its start). Empty if
+// none; Fenced (the message given back) if `me` was fenced.
 [[nodiscard]] Delivery take_redelivery(const QueueView& q, std::uint32_t g, Owner me, std::uint64_t now_ms,
                                        std::uint64_t from = 0) noexcept;
 
 // Leases the next first delivery of group `g`, passing over positions without
-// a message for it. Empty when nothing is published yet. The caller then calls
-// start_lease (kept apart so an empty poll reads no clock).
+// a message for it. Empty when nothing is published yet; Fenced (the message
+// given back) if `me` was fenced. The caller then calls start_lease (kept
+// apart so an empty poll reads no clock).
 [[nodiscard]] Delivery take_next(const QueueView& q, std::uint32_t g, Owner me) noexcept;
 
 // Writes the deadline of a lease just taken (at-least-once groups only).
 void start_lease(const QueueView& q, std::uint32_t g, const Delivery& d, Owner me, std::uint64_t now_ms) noexcept;
 
 // Ends a lease: to Done (ack, or release in at-most-once groups) or to Pending
-// (nack: redeliver now). LeaseLost if the lease is no longer `me`'s.
+// (nack: redeliver now). LeaseLost if the lease is no longer `me`'s; Fenced
+// (nothing changed: the watchdog takes the lease back) if `me` was fenced.
 [[nodiscard]] Status settle(const QueueView& q, std::uint32_t g, std::uint64_t pos, std::uint32_t count, Owner me,
                             LeaseState to) noexcept;
 
 // Moves the lease deadline to `deadline_ms`. LeaseLost if the lease is gone
-// or has already run out at `now_ms`.
+// or has already run out at `now_ms`; Fenced if `me` was fenced.
 [[nodiscard]] Status extend_lease(const QueueView& q, std::uint32_t g, std::uint64_t pos, std::uint32_t count, Owner me,
                                   std::uint64_t now_ms, std::uint64_t deadline_ms) noexcept;
 
@@ -82,6 +94,10 @@ void pass_over(const QueueView& q, std::uint32_t s, std::uint32_t lap) noexcept;
 // entry still carries that generation and is not Free). Without a registry
 // (unit tests) every owner counts as gone.
 [[nodiscard]] bool owner_may_run(const QueueView& q, Owner owner) noexcept;
+
+// True while session `me` is Alive in the registry: false once the watchdog
+// fenced it or it was released. Without a registry (unit tests) always true.
+[[nodiscard]] bool session_alive(const QueueView& q, Owner me) noexcept;
 
 // Index of the Full DLQ entry holding the dead letter of (group, slot, lap), or -1.
 [[nodiscard]] int find_dead_letter(const QueueView& q, std::uint32_t g, std::uint32_t slot, std::uint32_t lap) noexcept;

@@ -118,6 +118,17 @@ int child_workload(const std::string& ns, const std::string& point, std::uint32_
 
   Consumer parked = client.consumer("q", "g1", {WaitStrategy::Park});
   (void)parked.receive(2ms);  // park.counted
+
+  // fenced.given_back: fenced as the watchdog would (before the heartbeat
+  // thread notices), the session gives back the lease it has just taken.
+  if (Loan last = p.loan(8, 20ms)) {
+    const std::uint64_t id = last.id();
+    if (last.commit() == Status::Ok) append(log.committed_count, log.committed, id);
+  }
+  const detail::Segment reg_seg = detail::Segment::open(detail::registry_segment_name(ns));
+  (void)detail::fence_session(detail::open_registry_view(reg_seg.data(), reg_seg.size(), ns, "registry"),
+                              client.session_id());
+  if (g1.try_receive().status() != Status::Fenced) return 11;
   return 0;
 }
 

@@ -29,6 +29,7 @@
 #include <gtest/gtest.h>
 
 #include "os.hpp"
+#include "queue_segment.hpp"
 #include "shmq/shmq.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"
@@ -230,6 +231,23 @@ TEST(ShmqdTest, MultiProcessRestartAfterSigkillNeedsNoCleanup) {
       {SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name()}, kStartLimit);
   EXPECT_EQ(third.exit.code, 3);
   EXPECT_THAT(third.err, HasSubstr("pid " + std::to_string(second.pid())));
+}
+
+// The ready line counts every queue of the namespace, not only the configured
+// ones: after a restart it agrees with the watchdog's line.
+TEST(ShmqdTest, MultiProcessReadyLineCountsQueuesItDidNotCreate) {
+  TestNamespace ns;
+  ConfigFile config(kTwoQueues);
+  {
+    Shmqd first(ns, config.path());
+    ASSERT_TRUE(first.wait_for(kReadyLine)) << first.err();
+    EXPECT_THAT(first.err(), HasSubstr(std::string(kReadyLine) + " namespace " + ns.name() + ", 2 queues"));
+  }
+  (void)shmq::detail::create_queue_segment(ns.name(), "extra", {});
+  Shmqd second(ns);  // no config: it adopts nothing, the watchdog finds all three
+  ASSERT_TRUE(second.wait_for(kReadyLine)) << second.err();
+  EXPECT_THAT(second.err(), HasSubstr("scanning every 10 ms, 3 queues"));
+  EXPECT_THAT(second.err(), HasSubstr(std::string(kReadyLine) + " namespace " + ns.name() + ", 3 queues"));
 }
 
 TEST(ShmqdTest, MultiProcessWarnsWhenAnExistingQueueDiffersFromTheConfig) {

@@ -218,7 +218,7 @@ TEST_F(WatchdogTest, MultiProcessStoppedConsumerIsFencedAndItsLateAcksFail) {
   ASSERT_TRUE(go.signal());
   ASSERT_TRUE(exited_cleanly(victim.wait(kChildDeadline)));
   for (int i = 0; i < kHeld; ++i)
-    EXPECT_EQ(static_cast<Status>(held[static_cast<std::size_t>(i)].status.load()), Status::LeaseLost) << i;
+    EXPECT_EQ(static_cast<Status>(held[static_cast<std::size_t>(i)].status.load()), Status::Fenced) << i;
   const auto audit = ObservedQueue(ns_, "jobs").audit();
   EXPECT_TRUE(audit.ok()) << problems(audit);
   EXPECT_EQ(audit.leased + audit.pending + audit.loaned, 0U);

@@ -70,6 +70,12 @@ struct HeapRegistry {
     id.pid = pid;
     return detail::claim_session(view, id);
   }
+  // Makes a fixed test owner (make_owner(1, 1), say) a live session, so the
+  // data path does not take it for a fenced one.
+  void make_alive(detail::Owner o, std::uint32_t pid = 1) {
+    view.sessions[detail::owner_index(o)].word.store(
+        detail::make_session_word(detail::owner_generation(o), detail::SessionState::Alive, pid));
+  }
   HeapBytes bytes;
   detail::RegistryView view;
 };

@@ -229,6 +229,14 @@ TEST(DaemonConfigTest, HeartbeatTimeoutMustExceedInterval) {
               StartsWith("shmqd.toml:2:25: daemon.heartbeat_interval_ms: must be from 1 to 60000 ms (got 0)"));
 }
 
+TEST(DaemonConfigTest, HeartbeatTimeoutHasASaneMinimum) {
+  EXPECT_THAT(error_of("[daemon]\nheartbeat_interval_ms = 1\nheartbeat_timeout_ms = 2\n"),
+              StartsWith("shmqd.toml:3:24: daemon.heartbeat_timeout_ms: must be from 100 to 86400000 ms (got 2)"));
+  EXPECT_EQ(parse_config("[daemon]\nheartbeat_interval_ms = 20\nheartbeat_timeout_ms = 100\n", "shmqd.toml")
+                .heartbeat_timeout.count(),
+            100);
+}
+
 TEST(DaemonConfigTest, ExampleConfigIsValid) {
   // daemon/shmqd.example.toml, found from this file's path (CMake compiles by absolute path).
   const std::string here = __FILE__;

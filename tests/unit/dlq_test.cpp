@@ -138,6 +138,8 @@ bool stamp_replayer(const QueueView& q, std::uint32_t index, Owner replayer) {
 
 TEST(DlqTest, EntryHeldByALiveReplayerIsLeftAloneAndTakenOverOnceItIsGone) {
   HeapRegistry reg;
+  reg.make_alive(kA);
+  reg.make_alive(kB);
   HeapQueue h = two_groups();
   h.view.sessions = reg.view.sessions;
   dead_letter_one(h.view, 77);
@@ -159,6 +161,8 @@ TEST(DlqTest, EntryHeldByALiveReplayerIsLeftAloneAndTakenOverOnceItIsGone) {
 
 TEST(DlqTest, ReplayerKilledBeforeFreeingTheEntryLeavesADuplicateNotALoss) {
   HeapRegistry reg;
+  reg.make_alive(kA);
+  reg.make_alive(kB);
   HeapQueue h = two_groups();
   h.view.sessions = reg.view.sessions;
   const std::uint64_t id = dead_letter_one(h.view, 77);
@@ -185,6 +189,8 @@ TEST(DlqTest, ReplayerKilledBeforeFreeingTheEntryLeavesADuplicateNotALoss) {
 
 TEST(DlqTest, ReplayerKilledAfterClaimingASlotLosesNothing) {
   HeapRegistry reg;
+  reg.make_alive(kA);
+  reg.make_alive(kB);
   HeapQueue h = two_groups();
   h.view.sessions = reg.view.sessions;
   dead_letter_one(h.view, 77);

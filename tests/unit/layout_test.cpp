@@ -14,7 +14,7 @@ namespace shmq::detail {
 namespace {
 
 TEST(LayoutTest, VersionAndMagicArePinned) {
-  EXPECT_EQ(kLayoutVersion, 2U);
+  EXPECT_EQ(kLayoutVersion, 3U);
   EXPECT_EQ(kQueueMagic, 0x3145555151'4d4853ULL);
   EXPECT_EQ(kRegistryMagic, 0x3147455251'4d4853ULL);
 }
@@ -33,6 +33,7 @@ TEST(LayoutTest, StructSizesAndOffsetsArePinned) {
   EXPECT_EQ(kParkWords, 16U);
   EXPECT_EQ(sizeof(GroupState), 256U);
   EXPECT_EQ(offsetof(GroupState, recovered), 176U);
+  EXPECT_EQ(offsetof(GroupState, dropped), 184U);
   EXPECT_EQ(sizeof(Attachment), 128U);
   EXPECT_EQ(offsetof(Attachment, reserved), 16U);
   EXPECT_EQ(sizeof(SlotHeader), 64U);

@@ -268,7 +268,7 @@ TEST(RingTest, QuarantinedSlotIsSkippedUntilTheOwnerIsGone) {
   }
   EXPECT_EQ(audit(h.view).quarantined, 1U);
   // The zombie's late commit fails; once it is gone the slot is used again.
-  EXPECT_EQ(publish(h.view, c.pos, zombie, c.pos, 0, 0, 1), Status::LeaseLost);
+  EXPECT_EQ(publish(h.view, c.pos, zombie, c.pos, 0, 0, 1), Status::Fenced);
   ASSERT_TRUE(release_session(reg.view, zombie));
   bool reused = false;
   for (int i = 0; i < 2 && !reused; ++i) {

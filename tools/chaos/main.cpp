@@ -14,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "shmq/config.hpp"
 #include "controller.hpp"
 #include "os.hpp"
 #include "shmq/error.hpp"
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CL
   app.add_option("--slot-size", o.shape.slot_size, "Payload bytes per slot (messages are 24..slot-size bytes)")
       ->capture_default_str()->check(CLI::Range(24U, 1U << 20));
   app.add_option("--heartbeat-timeout", heartbeat_timeout_ms, "Milliseconds without a heartbeat before fencing")
-      ->capture_default_str()->check(CLI::Range(20U, 60'000U));
+      ->capture_default_str()->check(CLI::Range(static_cast<unsigned>(shmq::kMinHeartbeatTimeout.count()), 60'000U));
   app.add_option("--drain-timeout", drain_s, "Seconds the queue may take to empty after the faults")
       ->capture_default_str()->check(CLI::Range(1U, 3600U));
   app.add_flag("--no-daemon-faults", no_daemon_faults, "Never kill shmqd");

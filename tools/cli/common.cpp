@@ -64,12 +64,11 @@ SessionInfo session_info(const Registry& reg, detail::Owner owner, std::uint64_t
   const auto pid = static_cast<pid_t>(s.pid);
   // Start time 0: the session is being claimed; the pid alone tells.
   const bool alive = start != 0 ? detail::process_alive(pid, start) : detail::process_start_time(pid) != 0;
-  const std::uint64_t timeout_ns = e.heartbeat_timeout_ns.load(std::memory_order_relaxed);
   if (detail::session_state(w) == detail::SessionState::Fenced)
     s.state = "fenced";
   else if (!alive)
     s.state = "dead";
-  else if (timeout_ns != 0 && now_ns > beat_ns && now_ns - beat_ns > timeout_ns)
+  else if (detail::heartbeat_overdue(e, now_ns))
     s.state = "hung";
   else
     s.state = "alive";

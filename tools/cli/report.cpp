@@ -80,6 +80,7 @@ nlohmann::ordered_json stat_json(const std::string& ns, const std::string& name,
                       {"expired", gs.expired},
                       {"dead_lettered", gs.dead_lettered},
                       {"recovered", gs.recovered},
+                      {"dropped", gs.dropped},
                       {"oldest_unacked_age_ms", age_json(age_of(gs.oldest_unacked_commit_ns, now_ns))},
                       {"consumers", std::move(consumers)}});
   }
@@ -105,12 +106,13 @@ std::string stat_text(const std::string& ns, const std::string& name, const deta
       st.capacity, st.slot_size, st.free, st.loaned,
       st.quarantined != 0 ? fmt::format(", quarantined {}", st.quarantined) : "", st.dead_letters, st.dlq_capacity);
   std::vector<std::vector<std::string>> rows{{"GROUP", "MODE", "READY", "PENDING", "LEASED", "LAG", "DELIVERED",
-                                              "ACKED", "REDELIVERED", "EXPIRED", "DEAD", "OLDEST UNACKED"}};
+                                              "ACKED", "REDELIVERED", "EXPIRED", "RECOVERED", "DROPPED", "DEAD",
+                                              "OLDEST UNACKED"}};
   for (const detail::GroupStats& g : st.groups)
     rows.push_back({g.name, mode_text(g), std::to_string(g.ready), std::to_string(g.pending),
                     std::to_string(g.leased), std::to_string(g.lag), std::to_string(g.delivered),
                     std::to_string(g.acked), std::to_string(g.redelivered), std::to_string(g.expired),
-                    std::to_string(g.dead_lettered), age_text(age_of(g.oldest_unacked_commit_ns, now_ns))});
+                    std::to_string(g.recovered), std::to_string(g.dropped), std::to_string(g.dead_lettered), age_text(age_of(g.oldest_unacked_commit_ns, now_ns))});
   out += table(rows);
 
   std::vector<std::vector<std::string>> consumers{

@@ -72,7 +72,10 @@ class Client {
   [[nodiscard]] const std::string& namespace_name() const noexcept;
   // This session's id (generation << 8 | index), as the tools show it.
   [[nodiscard]] std::uint32_t session_id() const noexcept;
-  // True once the watchdog declared this session dead (it was hung).
+  // True once the watchdog declared this session dead (it was hung): from
+  // then on loans, commits, receives and acks return Status::Fenced, and the
+  // watchdog takes back what the session held. Reads the session's registry
+  // entry, so it is true as soon as the watchdog fenced it.
   [[nodiscard]] bool fenced() const noexcept;
 
  private:

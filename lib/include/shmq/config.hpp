@@ -44,10 +44,21 @@ struct WaitOptions {
   std::chrono::nanoseconds spin{50'000};  // Adaptive: how long to spin before parking
 };
 
+// Bounds of a session's heartbeat timeout: ClientOptions::heartbeat_timeout
+// and shmqd's [daemon] heartbeat_timeout_ms are refused outside them, and the
+// watchdog clamps what a session's registry entry declares to them (so no
+// entry can ask for 0 ms, or for never).
+inline constexpr std::chrono::milliseconds kMinHeartbeatTimeout{100};
+inline constexpr std::chrono::milliseconds kMaxHeartbeatTimeout{24 * 3600 * 1000};
+
 struct ClientOptions {
   std::string ns;  // namespace; empty: $SHMQ_NAMESPACE, else "default"
   // How often the background thread bumps this session's heartbeat, and how
-  // long without one before the watchdog declares the session hung.
+  // long without one before the watchdog declares this session hung and
+  // fences it. Each session declares its own timeout in its registry entry:
+  // this one applies to this client, shmqd's heartbeat_timeout_ms only to
+  // shmqd's own session. kMinHeartbeatTimeout..kMaxHeartbeatTimeout, above
+  // the interval.
   std::chrono::milliseconds heartbeat_interval{100};
   std::chrono::milliseconds heartbeat_timeout{2'000};
   // How long a request to shmqd (create, delete, purge) may take, connect to

@@ -35,7 +35,8 @@ class Message {
   Message& operator=(const Message&) = delete;
   ~Message();
 
-  // Ok when the message holds a lease; otherwise why not (Empty, Timeout, Fenced).
+  // Ok when the message holds a lease; otherwise why not (Empty, Timeout,
+  // Fenced: this session was declared dead and takes nothing new).
   [[nodiscard]] Status status() const noexcept { return status_; }
   [[nodiscard]] explicit operator bool() const noexcept { return status_ == Status::Ok; }
 
@@ -48,12 +49,24 @@ class Message {
   // CLOCK_MONOTONIC nanoseconds at commit (comparable across processes).
   [[nodiscard]] std::uint64_t commit_ns() const noexcept { return commit_ns_; }
 
-  // Done with it: never delivered to this group again. LeaseLost if the lease
-  // ran out or the session was fenced (another consumer may have it now).
+  // Done with it: never delivered to this group again.
+  //
+  // A late ack: the lease deadline is when shmqd takes the message back, not
+  // a cut-off for the holder. shmqd's watchdog takes back a lease within one
+  // scan period (10 ms by default) after its deadline, and at once what a
+  // dead or fenced session holds. Until then the ack succeeds; after it, it
+  // fails with LeaseLost and changes nothing (the message is delivered again,
+  // maybe to another consumer). With no shmqd running nobody takes leases
+  // back: an ack of a held lease always succeeds.
+  // Fenced: this session was declared dead; nothing changed, and the watchdog
+  // takes the lease back.
   [[nodiscard]] Status ack() noexcept;
-  // Deliver it again now (at-most-once groups: same as ack).
+  // Deliver it again now (at-most-once groups: same as ack). LeaseLost and
+  // Fenced as for ack.
   [[nodiscard]] Status nack() noexcept;
-  // Keep holding it for `d` from now (at-least-once). LeaseLost if it already ran out.
+  // Keep holding it for `d` from now (at-least-once). LeaseLost if it was
+  // taken back or its deadline has passed (the watchdog may be taking it
+  // back this moment); Fenced as for ack.
   [[nodiscard]] Status extend_lease(std::chrono::milliseconds d) noexcept;
   // Let the handle go but keep the lease: the message comes back when the lease
   // runs out or this session ends.

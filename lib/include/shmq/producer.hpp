@@ -44,8 +44,9 @@ class Loan {
   [[nodiscard]] std::uint64_t id() const noexcept { return pos_; }
 
   // Publishes the first `length` bytes (<= capacity()) to every group.
-  // MessageTooLarge writes nothing and keeps the loan; LeaseLost if the
-  // watchdog took the slot back (this session was fenced).
+  // MessageTooLarge writes nothing and keeps the loan. Fenced if the
+  // watchdog declared this session dead (nothing is published; the watchdog
+  // takes the slot back); LeaseLost if it already took the slot back.
   [[nodiscard]] Status commit(std::size_t length) noexcept;
   [[nodiscard]] Status commit() noexcept { return commit(size_); }
   // Gives the slot back now.
