@@ -1,22 +1,27 @@
 # The installed package, as a user meets it (ctest: install.consumer).
 #   cmake -DBUILD_DIR=... -DCONSUMER_DIR=... -DLIBDIR=lib -DGENERATOR=Ninja
-#         -DCXX_COMPILER=g++ -P install_test.cmake
-# 1. `cmake --install BUILD_DIR` into a temp prefix installs the library,
-#    headers, CMake package files, the systemd unit and the example config.
+#         -DCXX_COMPILER=g++ -DRUNTIME_PROGRAMS=a,b -DTOOL_PROGRAMS=c,d
+#         -P install_test.cmake
+# 1. `cmake --install BUILD_DIR` (no component) into a temp prefix puts exactly
+#    RUNTIME_PROGRAMS in bin/, plus the library, headers, CMake package files,
+#    the systemd unit and the example config.
 # 2. The installed shmqConfig.cmake and shmqTargets*.cmake need no Boost (no
 #    Boost:: target, no find_dependency) and hold no empty $<LINK_ONLY:> entry.
 # 3. The consumer project (tests/install/consumer) configures against that
 #    prefix with Boost hidden (CMAKE_DISABLE_FIND_PACKAGE_Boost), builds, and
 #    sends and receives a message in a namespace of its own.
+# 4. `--component shmq_tools` installs exactly TOOL_PROGRAMS.
 # Everything it creates (the temp directory, the namespace's /dev/shm
 # objects) is removed, on failure too.
 cmake_minimum_required(VERSION 3.23)
 
-foreach(var IN ITEMS BUILD_DIR CONSUMER_DIR LIBDIR GENERATOR CXX_COMPILER)
+foreach(var IN ITEMS BUILD_DIR CONSUMER_DIR LIBDIR GENERATOR CXX_COMPILER RUNTIME_PROGRAMS TOOL_PROGRAMS)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "install_test.cmake: -D${var}=... is missing")
   endif()
 endforeach()
+string(REPLACE "," ";" RUNTIME_PROGRAMS "${RUNTIME_PROGRAMS}")
+string(REPLACE "," ";" TOOL_PROGRAMS "${TOOL_PROGRAMS}")
 
 set(tmp "$ENV{TMPDIR}")
 if(NOT tmp)
@@ -48,9 +53,23 @@ function(run what)
   endif()
 endfunction()
 
+# expect_bin(<prefix> <expected programs>): bin/ holds exactly those.
+function(expect_bin prefix)
+  set(expected ${ARGN})
+  file(GLOB found RELATIVE "${prefix}/bin" "${prefix}/bin/*")
+  list(SORT found)
+  list(SORT expected)
+  if(NOT found STREQUAL expected)
+    string(JOIN " " found_text ${found})
+    string(JOIN " " expected_text ${expected})
+    fail("${prefix}/bin holds [${found_text}], expected exactly [${expected_text}]")
+  endif()
+endfunction()
+
 # ---- 1. the default install ---------------------------------------------------
 set(prefix "${work}/prefix")
 run("cmake --install ${BUILD_DIR}" "${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "${prefix}")
+expect_bin("${prefix}" ${RUNTIME_PROGRAMS})
 set(package_dir "${prefix}/${LIBDIR}/cmake/shmq")
 foreach(f IN ITEMS include/shmq/shmq.hpp ${LIBDIR}/cmake/shmq/shmqConfig.cmake
                    ${LIBDIR}/cmake/shmq/shmqConfigVersion.cmake ${LIBDIR}/cmake/shmq/shmqTargets.cmake
@@ -86,5 +105,11 @@ run("configuring the consumer project without Boost"
 run("building the consumer project" "${CMAKE_COMMAND}" --build "${consumer_build}")
 run("running the consumer" "${consumer_build}/shmq_consumer" "${ns}")
 
+# ---- 4. the tools component --------------------------------------------------------
+set(tools_prefix "${work}/tools")
+run("cmake --install ${BUILD_DIR} --component shmq_tools"
+    "${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "${tools_prefix}" --component shmq_tools)
+expect_bin("${tools_prefix}" ${TOOL_PROGRAMS})
+
 cleanup()
-message(STATUS "install test: ok")
+message(STATUS "install test: ok (default install: ${RUNTIME_PROGRAMS}; shmq_tools: ${TOOL_PROGRAMS})")
