@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -338,6 +339,10 @@ DaemonConfig parse_config(std::string_view text, const std::string& source_name)
 }
 
 DaemonConfig load_config(const std::string& path) {
+  // An ifstream opens a directory, and reading it gives nothing: the defaults.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw ConfigError(path + ": is a directory, not a config file: give the TOML file (e.g. /etc/shmq/shmqd.toml)");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path + ": cannot read the config file: " + std::generic_category().message(errno));
   std::ostringstream text;

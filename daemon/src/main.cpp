@@ -147,8 +147,10 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CL
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : kExitUsage;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // One line, like every other error of shmqd (CLI11's own text has two).
+    std::fprintf(stderr, "shmqd: %s; see `shmqd --help`\n", e.what());
+    return kExitUsage;
   }
 
   std::string ns;

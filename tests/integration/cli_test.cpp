@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -304,6 +305,30 @@ TEST_F(Cli, TooLargeMessageIsRefusedAndNothingIsSent) {
   EXPECT_NE(lines.err.find("line 2 is 100 bytes"), std::string::npos) << lines.err;
   const nlohmann::json j = nlohmann::json::parse(cli({"stat", "q", "--json"}).out);
   EXPECT_EQ(j["groups"][0]["ready"], 1);  // line 1 only
+}
+
+TEST_F(Cli, SendFileThatIsADirectoryIsAUsageErrorAndSendsNothing) {
+  create("q");
+  const std::string dir = std::filesystem::temp_directory_path().string();
+  const ProgramResult r = cli({"send", "q", "--file", dir});
+  EXPECT_TRUE(exited_with(r, 2)) << describe(r);
+  EXPECT_NE(r.err.find("--file " + dir + " is a directory"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  const nlohmann::json j = nlohmann::json::parse(cli({"stat", "q", "--json"}).out);
+  EXPECT_EQ(j["groups"][0]["ready"], 0);
+}
+
+TEST_F(Cli, NegativeOrNonNumericDeadLetterIdIsAUsageError) {
+  create("q");
+  for (const std::string id : {"-1", "abc", "1x", "+1", "18446744073709551616"}) {
+    const ProgramResult r = cli({"dlq", "q", "list", "--id", id});
+    EXPECT_TRUE(exited_with(r, 2)) << id << ": " << describe(r);
+    EXPECT_NE(r.err.find("'" + id + "' is invalid"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  }
+  // A well-formed id that names no dead letter is not found.
+  const ProgramResult r = cli({"dlq", "q", "list", "--id", "1024"});
+  EXPECT_TRUE(exited_with(r, 3)) << describe(r);
 }
 
 TEST_F(Cli, FullQueueExitsWithQueueFull) {

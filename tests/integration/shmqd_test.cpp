@@ -7,6 +7,7 @@
 // Tests that start shmqd and talk to it contain "MultiProcess" (they run under
 // ThreadSanitizer too). A test makes its shmq::Client only after its last
 // fork: a Client owns a heartbeat thread (see multiprocess_test.cpp).
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -181,6 +183,33 @@ TEST(ShmqdTest, BadConfigExitsBeforeCreatingAnything) {
   const auto flag = shmq::test::run_program({SHMQ_TEST_SHMQD_PATH, "--namespace", ns.name(), "--frobnicate"},
                                             kStartLimit);
   EXPECT_EQ(flag.exit.code, 2);
+  EXPECT_THAT(objects_of(ns), testing::IsEmpty());
+}
+
+TEST(ShmqdTest, ConfigThatIsADirectoryExitsWithUsage) {
+  TestNamespace ns;
+  const std::string dir = std::filesystem::temp_directory_path().string();
+  const auto r = shmq::test::run_program(
+      {SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name(), "--config", dir}, kStartLimit);
+  EXPECT_TRUE(r.exit.exited && r.exit.code == 2) << "exit " << r.exit.code << " timed out " << r.exit.timed_out
+                                                 << ": " << r.err;
+  EXPECT_THAT(r.err, HasSubstr("shmqd: " + dir + ": is a directory"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  EXPECT_THAT(objects_of(ns), testing::IsEmpty());
+}
+
+TEST(ShmqdTest, BadFlagIsOneLineStartingWithShmqd) {
+  TestNamespace ns;
+  for (const auto& [args, flag] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--frobnicate"}, "--frobnicate"}, {{"--log-level", "loud"}, "--log-level"}}) {
+    std::vector<std::string> argv{SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto r = shmq::test::run_program(argv, kStartLimit);
+    EXPECT_TRUE(r.exit.exited && r.exit.code == 2) << flag << ": exit " << r.exit.code << ": " << r.err;
+    EXPECT_THAT(r.err, testing::StartsWith("shmqd: ")) << flag;
+    EXPECT_THAT(r.err, HasSubstr(flag));
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << flag << ": one line: " << r.err;
+  }
   EXPECT_THAT(objects_of(ns), testing::IsEmpty());
 }
 

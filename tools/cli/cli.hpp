@@ -95,6 +95,9 @@ class CommandLine {
 void add_json_flag(CLI::App* sub, Globals& g);
 // A check for count options: a whole number of at least 1.
 CLI::Validator at_least_one();
+// A check for message ids (--id): decimal digits only, within 64 bits (so "-1",
+// "+1" and "0x10" are usage errors, not ids).
+CLI::Validator message_id();
 
 // ---- reading a namespace without joining it (no session is claimed) --------
 

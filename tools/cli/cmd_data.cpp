@@ -6,6 +6,7 @@
 #include <memory>
 #include <system_error>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -46,15 +47,22 @@ struct SendArgs {
   std::int64_t timeout_ms = 0;
 };
 
+// The bytes of --file. A directory is a usage error (fopen opens one, and
+// fread would read nothing: an empty message); a read error is not a short file.
 std::string read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");  // NOLINT(cppcoreguidelines-owning-memory): closed below
-  if (f == nullptr)
-    throw Failure(errno == ENOENT ? kNotFound : errno == EACCES ? kPermission : kInternal,
-                  fmt::format("cannot read --file {}: {}", path, std::generic_category().message(errno)));
+  const auto cannot_read = [&](int err) {
+    return Failure(err == ENOENT ? kNotFound : err == EACCES ? kPermission : kInternal,
+                   fmt::format("cannot read --file {}: {}", path, std::generic_category().message(err)));
+  };
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) throw cannot_read(errno);
+  struct stat st {};
+  if (::fstat(::fileno(f.get()), &st) == 0 && S_ISDIR(st.st_mode))
+    throw Failure(kUsage, fmt::format("--file {} is a directory: give the file whose bytes to send", path));
   std::string text;
   char buf[65536];
-  for (std::size_t n = 0; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
-  std::fclose(f);  // NOLINT(cppcoreguidelines-owning-memory): opened above
+  for (std::size_t n = 0; (n = std::fread(buf, 1, sizeof buf, f.get())) > 0;) text.append(buf, n);
+  if (std::ferror(f.get()) != 0) throw cannot_read(errno);
   return text;
 }
 
@@ -105,13 +113,16 @@ int run_send(const Globals& g, const SendArgs& a) {
   if (a.data && !a.file.empty()) throw Failure(kUsage, "give the message as DATA or --file, not both");
   if (a.timeout_ms < 0) throw Failure(kUsage, fmt::format("--timeout {} is invalid: give milliseconds >= 0", a.timeout_ms));
   detail::validate_queue_name(a.queue);
+  // Read before attaching: a bad --file joins nothing and sends nothing.
+  const std::optional<std::string> file_bytes =
+      a.file.empty() ? std::nullopt : std::optional<std::string>(read_file(a.file));
   Client client(ClientOptions{.ns = g.ns()});
   Producer producer = client.producer(a.queue);
   Sender sender(producer, a);
   if (a.data) {
     sender.send(*a.data, "the message");
-  } else if (!a.file.empty()) {
-    sender.send(read_file(a.file), "--file " + a.file);
+  } else if (file_bytes) {
+    sender.send(*file_bytes, "--file " + a.file);
   } else {
     // read(2), not stdio: each line goes out as soon as it arrives on a pipe.
     LineSplitter lines;

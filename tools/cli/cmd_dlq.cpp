@@ -132,7 +132,7 @@ void add_dlq_command(CLI::App& app, Globals& g, Commands& out) {
   dlq->add_option("ACTION", a->action, "list | replay | purge")
       ->required()
       ->check(CLI::IsMember({"list", "replay", "purge"}));
-  dlq->add_option("--id", a->id, "Only the dead letter with this message id");
+  dlq->add_option("--id", a->id, "Only the dead letter with this message id")->check(message_id());
   dlq->add_option("--group", a->group, "Only the dead letters of this group");
   add_json_flag(dlq, g);
   dlq->footer(

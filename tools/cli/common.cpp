@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <charconv>
 #include <cstring>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -23,6 +25,21 @@ CLI::Validator at_least_one() {
         return "'" + v + "' is invalid: give a whole number from 1 to 999999999";
       },
       "N>=1");
+}
+
+CLI::Validator message_id() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        std::uint64_t id = 0;
+        const char* end = v.data() + v.size();
+        const bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+        if (digits) {
+          const auto [ptr, ec] = std::from_chars(v.data(), end, id);
+          if (ec == std::errc{} && ptr == end) return "";  // else: out of range
+        }
+        return "'" + v + "' is invalid: give a message id, a whole number from 0 to 18446744073709551615";
+      },
+      "ID");
 }
 
 Registry open_registry(const std::string& ns) {
