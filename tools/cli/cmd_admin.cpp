@@ -1,6 +1,6 @@
 // create, delete, purge: through shmq::Client, which asks the namespace's
 // shmqd when one runs (its permission checks apply) and otherwise creates or
-// removes the segment itself; purge needs shmqd.
+// removes the segment itself (unless --require-daemon); purge needs shmqd.
 #include <cstdio>
 #include <memory>
 #include <set>
@@ -24,6 +24,12 @@ struct CreateArgs {
   std::int64_t lease_timeout_ms = GroupConfig{}.lease_timeout.count();
   std::string mode = "0600";
   std::uint32_t dlq_capacity = QueueConfig{}.dlq_capacity;
+  bool require_daemon = false;
+};
+
+struct DeleteArgs {
+  std::string queue;
+  bool require_daemon = false;
 };
 
 unsigned parse_mode(const std::string& text) {
@@ -63,19 +69,21 @@ std::string join(const std::vector<std::string>& v) {
 
 int run_create(const Globals& g, const CreateArgs& a) {
   const QueueConfig config = make_config(a);  // flag errors before attaching
-  Client client(ClientOptions{.ns = g.ns()});
-  client.create_queue(a.queue, config);
-  std::printf("created queue %s in namespace %s: capacity %u, slot size %u B, groups %s, mode %s\n", a.queue.c_str(),
-              client.namespace_name().c_str(), a.capacity, a.slot_size, join(a.groups).c_str(), a.mode.c_str());
+  Client client(ClientOptions{.ns = g.ns(), .require_daemon = a.require_daemon});
+  const QueueCreatedBy by = client.create_queue(a.queue, config);
+  std::printf("created queue %s in namespace %s (%s): capacity %u, slot size %u B, groups %s, mode %s\n",
+              a.queue.c_str(), client.namespace_name().c_str(),
+              by == QueueCreatedBy::Daemon ? "by shmqd" : "directly: no shmqd answered", a.capacity, a.slot_size,
+              join(a.groups).c_str(), a.mode.c_str());
   return kOk;
 }
 
-int run_delete(const Globals& g, const std::string& queue) {
-  detail::validate_queue_name(queue);
-  Client client(ClientOptions{.ns = g.ns()});
-  if (!client.delete_queue(queue))
-    throw Failure(kNotFound, detail::queue_not_found(client.namespace_name(), queue).what());
-  std::printf("deleted queue %s from namespace %s\n", queue.c_str(), client.namespace_name().c_str());
+int run_delete(const Globals& g, const DeleteArgs& a) {
+  detail::validate_queue_name(a.queue);
+  Client client(ClientOptions{.ns = g.ns(), .require_daemon = a.require_daemon});
+  if (!client.delete_queue(a.queue))
+    throw Failure(kNotFound, detail::queue_not_found(client.namespace_name(), a.queue).what());
+  std::printf("deleted queue %s from namespace %s\n", a.queue.c_str(), client.namespace_name().c_str());
   return kOk;
 }
 
@@ -104,21 +112,26 @@ void add_admin_commands(CLI::App& app, Globals& g, Commands& out) {
   create->add_option("--lease-timeout", a->lease_timeout_ms, "Milliseconds a consumer may hold a message")->capture_default_str();
   create->add_option("--mode", a->mode, "Permission bits of the segment, octal")->capture_default_str();
   create->add_option("--dlq-capacity", a->dlq_capacity, "Dead letters kept")->capture_default_str();
+  create->add_flag("--require-daemon", a->require_daemon,
+                   "Fail (exit 5) when no shmqd answers, instead of creating the segment directly");
   create->footer("Example: shmq-cli create orders --capacity 1024 --slot-size 256 --groups billing,audit "
                  "--at-most-once audit --mode 0660");
   out.push_back({create, [&g, a] { return run_create(g, *a); }});
 
-  auto del_queue = std::make_shared<std::string>();
+  auto d = std::make_shared<DeleteArgs>();
   CLI::App* del = app.add_subcommand("delete", "Delete a queue (attached processes keep their mapping)");
-  del->add_option("QUEUE", *del_queue, "Queue name")->required();
+  del->add_option("QUEUE", d->queue, "Queue name")->required();
+  del->add_flag("--require-daemon", d->require_daemon,
+                "Fail (exit 5) when no shmqd answers, instead of removing the segment directly");
   del->footer("Example: shmq-cli delete orders");
-  out.push_back({del, [&g, del_queue] { return run_delete(g, *del_queue); }});
+  out.push_back({del, [&g, d] { return run_delete(g, *d); }});
 
   auto purge_queue = std::make_shared<std::string>();
   CLI::App* purge = app.add_subcommand("purge", "Drop every message no consumer holds (needs shmqd)");
   purge->add_option("QUEUE", *purge_queue, "Queue name")->required();
   purge->footer("Example: shmq-cli purge orders");
   out.push_back({purge, [&g, purge_queue] { return run_purge(g, *purge_queue); }});
+
 }
 
 }  // namespace shmq::cli
