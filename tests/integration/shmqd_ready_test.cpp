@@ -1,6 +1,7 @@
 // Knowing when shmqd serves, without systemd and without a failing request:
 // `shmqd --ready-fd N` (a pipe that gets "ready <pid>\n" once the control
-// socket answers, or EOF if shmqd does not start).
+// socket answers, or EOF if shmqd does not start), and `shmq-cli wait-ready`
+// (pings the control socket until shmqd answers, with no warning in its log).
 //
 // Tests that start shmqd contain "MultiProcess" (they run under TSan too).
 #include <algorithm>
@@ -23,15 +24,21 @@
 namespace {
 
 using namespace std::chrono_literals;
+using shmq::test::ChildExit;
 using shmq::test::ConfigFile;
 using shmq::test::kStartLimit;
+using shmq::test::now_ms;
 using shmq::test::ProgramResult;
 using shmq::test::run_program;
 using shmq::test::Shmqd;
 using shmq::test::TestNamespace;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::StartsWith;
+
+const std::string kCli = SHMQ_TEST_SHMQ_CLI_PATH;
+constexpr auto kLimit = 60s;  // only a broken program reaches it
 
 // A pipe whose write end a program run by run_program inherits (the read end
 // and everything else is close-on-exec).
@@ -136,6 +143,60 @@ TEST(ShmqdReadyTest, ReadyFdMustBeAnOpenWritableDescriptorAboveStderr) {
   }
   ::close(read_only);
   EXPECT_THAT(ns.objects(), IsEmpty());
+}
+
+// ---- shmq-cli wait-ready ----------------------------------------------------------
+
+ProgramResult wait_ready(const TestNamespace& ns, const std::string& timeout_ms) {
+  return run_program({kCli, "--namespace", ns.name(), "wait-ready", "--timeout", timeout_ms}, kLimit);
+}
+
+TEST(ShmqdReadyTest, MultiProcessWaitReadyAnswersAtOnceWithoutAWarningInTheLog) {
+  TestNamespace ns;
+  Shmqd daemon(ns);
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
+  const ProgramResult r = wait_ready(ns, "10000");
+  EXPECT_TRUE(r.exit.exited && r.exit.code == 0) << r.err;
+  EXPECT_EQ(r.out, "shmqd ready in namespace " + ns.name() + " (pid " + std::to_string(daemon.pid()) + ")\n");
+  // shmqd logs the ping at debug level, this launcher's: once that line is
+  // read, a warning about the request would have been read too.
+  ASSERT_TRUE(daemon.wait_for(": ping: ok")) << daemon.err();
+  EXPECT_THAT(daemon.err(), Not(HasSubstr("[warning]"))) << daemon.err();
+}
+
+TEST(ShmqdReadyTest, MultiProcessWaitReadyWaitsForAShmqdStartedAfterIt) {
+  TestNamespace ns;
+  const pid_t waiter = shmq::test::fork_child([&] {
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::execl(kCli.c_str(), kCli.c_str(), "--namespace", ns.name().c_str(), "wait-ready", "--timeout", "60000",
+            static_cast<char*>(nullptr));
+    return 127;
+  });
+  Shmqd daemon(ns);
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
+  const ChildExit e = shmq::test::wait_child(waiter, kLimit);
+  EXPECT_TRUE(e.exited && e.code == 0) << "exit " << e.code << " signal " << e.signal;
+  ASSERT_TRUE(daemon.wait_for(": ping: ok")) << daemon.err();
+  EXPECT_THAT(daemon.err(), Not(HasSubstr("[warning]"))) << daemon.err();
+}
+
+TEST(ShmqdReadyTest, WaitReadyWithoutShmqdTimesOutWithExit6InBoundedTime) {
+  TestNamespace ns;
+  const std::uint64_t start = now_ms();
+  const ProgramResult r = wait_ready(ns, "300");
+  const std::uint64_t took = now_ms() - start;
+  EXPECT_TRUE(r.exit.exited && r.exit.code == 6) << r.err;
+  EXPECT_EQ(r.err, "shmq-cli: no shmqd answered in namespace " + ns.name() + " within 300 ms: start `shmqd " +
+                       "--namespace " + ns.name() + "`, or check its log if it runs\n");
+  EXPECT_GE(took, 300U);
+  EXPECT_LT(took, 20'000U);  // bounded: only a wait-ready that ignores --timeout gets near this
+  // --timeout 0 asks once; a negative one is a usage error.
+  const ProgramResult once = wait_ready(ns, "0");
+  EXPECT_TRUE(once.exit.exited && once.exit.code == 6) << once.err;
+  const ProgramResult negative = wait_ready(ns, "-1");
+  EXPECT_TRUE(negative.exit.exited && negative.exit.code == 2) << negative.err;
+  EXPECT_THAT(ns.objects(), IsEmpty());  // it made nothing in the namespace
 }
 
 }  // namespace

@@ -1,13 +1,18 @@
 // create, delete, purge: through shmq::Client, which asks the namespace's
 // shmqd when one runs (its permission checks apply) and otherwise creates or
-// removes the segment itself (unless --require-daemon); purge needs shmqd.
+// removes the segment itself (unless --require-daemon); purge needs shmqd. wait-ready: until shmqd
+// answers a ping on its control socket.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "cli.hpp"
+#include "control_client.hpp"
 #include "shmq/client.hpp"
 
 namespace shmq::cli {
@@ -96,6 +101,41 @@ int run_purge(const Globals& g, const std::string& queue) {
   return kOk;
 }
 
+// Pings shmqd until it answers or `timeout_ms` passed (kTimeout). A ping is
+// answered without a warning in shmqd's log; while no shmqd listens nothing
+// reaches it at all (no socket, or connection refused).
+int run_wait_ready(const Globals& g, std::int64_t timeout_ms) {
+  using Clock = std::chrono::steady_clock;
+  constexpr std::chrono::milliseconds kFirstPause{5};
+  constexpr std::chrono::milliseconds kLongestPause{100};
+  if (timeout_ms < 0) throw Failure(kUsage, fmt::format("--timeout {} is invalid: give milliseconds >= 0", timeout_ms));
+  const std::string ns = g.ns();
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::chrono::milliseconds pause = kFirstPause;
+  for (;;) {
+    // At least 1 ms for the request itself: --timeout 0 still asks once.
+    const auto left = std::max(std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()),
+                               std::chrono::milliseconds(1));
+    try {
+      if (const auto reply = detail::call_daemon(ns, {detail::ControlOp::Ping, {}, {}}, left)) {
+        if (!reply->ok) throw Error(reply->code, reply->error);
+        std::printf("shmqd ready in namespace %s (pid %llu)\n", ns.c_str(), static_cast<unsigned long long>(reply->pid));
+        return kOk;
+      }
+    } catch (const Error& e) {
+      // Stopped or busy (timeout), or going away (hung up): ask again until the deadline.
+      if (e.value() != errc::timeout && e.value() != errc::daemon_unavailable) throw;
+    }
+    const auto now = Clock::now();
+    if (now >= deadline)
+      throw Failure(kTimeout, fmt::format("no shmqd answered in namespace {} within {} ms: start `shmqd --namespace "
+                                          "{}`, or check its log if it runs",
+                                          ns, timeout_ms, ns));
+    std::this_thread::sleep_for(std::min<Clock::duration>(pause, deadline - now));  // a bounded backoff
+    pause = std::min(pause * 2, kLongestPause);
+  }
+}
+
 }  // namespace
 
 void add_admin_commands(CLI::App& app, Globals& g, Commands& out) {
@@ -132,6 +172,11 @@ void add_admin_commands(CLI::App& app, Globals& g, Commands& out) {
   purge->footer("Example: shmq-cli purge orders");
   out.push_back({purge, [&g, purge_queue] { return run_purge(g, *purge_queue); }});
 
+  auto wait_timeout_ms = std::make_shared<std::int64_t>(10'000);
+  CLI::App* wait = app.add_subcommand("wait-ready", "Wait until the namespace's shmqd answers (exit 6 on timeout)");
+  wait->add_option("--timeout", *wait_timeout_ms, "Give up after MS (exit 6); 0: ask once")->capture_default_str();
+  wait->footer("Example: shmqd --namespace prod --foreground & shmq-cli --namespace prod wait-ready --timeout 5000");
+  out.push_back({wait, [&g, wait_timeout_ms] { return run_wait_ready(g, *wait_timeout_ms); }});
 }
 
 }  // namespace shmq::cli
