@@ -90,6 +90,7 @@ void control_seeds(const fs::path& dir) {
   write_file(dir / "create", encode_request({ControlOp::Create, "orders", c}));
   write_file(dir / "delete", encode_request({ControlOp::Delete, "orders", {}}));
   write_file(dir / "purge", encode_request({ControlOp::Purge, "orders", {}}));
+  write_file(dir / "ping", encode_request({ControlOp::Ping, {}, {}}));
   ControlReply ok;
   ok.ok = true;
   write_file(dir / "reply-ok", encode_reply(ok));
@@ -101,6 +102,9 @@ void control_seeds(const fs::path& dir) {
   purged.purged = 7;
   purged.groups = {{"default", 5, 2}};
   write_file(dir / "reply-purged", encode_reply(purged));
+  ControlReply pong = ok;
+  pong.pid = 4242;
+  write_file(dir / "reply-ping", encode_reply(pong));
 }
 
 void remove_namespace() {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <system_error>
@@ -25,6 +26,7 @@
 #include "processes.hpp"
 #include "report.hpp"
 #include "shmq/shmq.hpp"
+#include "shmqd_ready.hpp"
 
 namespace shmq_bench {
 
@@ -78,7 +80,7 @@ class Pipe {
 };
 
 // shmqd in the foreground, its log in a file (printed if something fails),
-// stopped with SIGTERM at the end.
+// ready once it says so on its --ready-fd pipe, stopped with SIGTERM at the end.
 class Daemon {
  public:
   Daemon(const std::string& path, const std::string& ns, const std::string& config)
@@ -87,29 +89,40 @@ class Daemon {
                 ("shmq-bench-recovery-" + std::to_string(::getpid()) + ".toml")) {
     std::ofstream(config_) << config;
     std::fflush(nullptr);
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+    const std::string ready_fd = std::to_string(ready[1]);
     pid_ = ::fork();  // NOLINT(cppcoreguidelines-prefer-member-initializer): after the config is written
-    if (pid_ < 0) throw std::system_error(errno, std::generic_category(), "fork");
+    if (pid_ < 0) {
+      const int err = errno;
+      ::close(ready[0]);
+      ::close(ready[1]);
+      throw std::system_error(err, std::generic_category(), "fork");
+    }
     if (pid_ == 0) {
       const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       ::dup2(out, 1);
       ::dup2(out, 2);
+      ::fcntl(ready[1], F_SETFD, 0);  // shmqd inherits it
       const std::string cfg = config_.string();
       ::execlp(path.c_str(), path.c_str(), "--foreground", "--namespace", ns.c_str(), "--config", cfg.c_str(),
-               "--log-level", "info", static_cast<char*>(nullptr));
+               "--log-level", "info", shmq::detail::kShmqdReadyFdFlag, ready_fd.c_str(), static_cast<char*>(nullptr));
       std::fprintf(stderr, "cannot run %s: %s\n", path.c_str(), std::generic_category().message(errno).c_str());
       ::_exit(127);
     }
-    const std::uint64_t deadline = now_ns() + std::chrono::nanoseconds(kStartLimit).count();
-    while (log().find(shmq::detail::kShmqdReadyLine) == std::string::npos) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("shmqd (" + path + ") exited at start: " + log() +
-                                 " (pass --shmqd PATH to choose another)");
-      }
-      if (now_ns() > deadline) throw std::runtime_error("shmqd (" + path + ") did not get ready: " + log());
-      std::this_thread::sleep_for(5ms);  // polls a log file: start-up only, not measured
+    ::close(ready[1]);  // EOF on ready[0] then means shmqd closed it or exited
+    const std::optional<pid_t> ready_pid = shmq::detail::wait_shmqd_ready(ready[0], kStartLimit);
+    ::close(ready[0]);
+    if (ready_pid == pid_) return;
+    int status = 0;
+    const bool exited = ::waitpid(pid_, &status, WNOHANG) == pid_;
+    if (!exited) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
     }
+    pid_ = -1;
+    throw std::runtime_error("shmqd (" + path + ") " + (exited ? "exited at start: " : "did not get ready: ") + log() +
+                             " (pass --shmqd PATH to choose another)");
   }
   ~Daemon() {
     if (pid_ > 0) {

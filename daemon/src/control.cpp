@@ -256,7 +256,9 @@ void ControlServer::on_readable(int fd) {
                         "bad control request: " + std::to_string(size) + " bytes, more than the " +
                             std::to_string(detail::kMaxControlMessage) + "-byte limit of one request")
           : handle(c.peer, std::string_view(buffer_.data(), size), op, queue);
-  if (reply.ok)
+  if (reply.ok && op == "ping")  // a health check, possibly every few ms: not worth an info line
+    spdlog::debug("control: pid {} uid {}: ping: ok", c.peer.pid, c.peer.uid);
+  else if (reply.ok)
     spdlog::info("control: pid {} uid {}: {} {}: ok{}", c.peer.pid, c.peer.uid, op, queue,
                  op == "purge" ? ", " + std::to_string(reply.purged) + " messages dropped" : "");
   else
@@ -273,12 +275,14 @@ ControlReply ControlServer::handle(const Peer& peer, std::string_view packet, st
   try {
     const ControlRequest r = detail::decode_request(packet);
     op = detail::op_name(r.op);
+    if (r.op == ControlOp::Ping) return ping();
     queue = detail::printable(r.queue);
     detail::validate_queue_name(r.queue);  // before the name goes into any path
     switch (r.op) {
       case ControlOp::Create: return create(peer, r);
       case ControlOp::Delete: return remove(peer, r);
       case ControlOp::Purge: return purge(peer, r);
+      case ControlOp::Ping: break;
     }
     return error_reply(errc::invalid_argument, "bad control request: unknown op");
   } catch (const Error& e) {
@@ -286,6 +290,12 @@ ControlReply ControlServer::handle(const Peer& peer, std::string_view packet, st
   } catch (const std::exception& e) {
     return error_reply(errc::system_error, std::string("shmqd failed to handle the request: ") + e.what());
   }
+}
+
+ControlReply ControlServer::ping() {
+  ControlReply reply = ok_reply();
+  reply.pid = static_cast<std::uint64_t>(::getpid());
+  return reply;
 }
 
 ControlReply ControlServer::create(const Peer& peer, const ControlRequest& r) {

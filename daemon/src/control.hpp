@@ -1,7 +1,8 @@
 // shmqd's control server: the listening end of the control socket
 // (protocol, path and limits: lib/src/control_protocol.hpp). Clients and
-// shmq-cli ask it to create, delete and purge queues; it authorises each
-// request by the peer's credentials:
+// shmq-cli ask it to create, delete and purge queues, or ping it (is shmqd
+// serving? answered by anyone with its pid); it authorises each request by the
+// peer's credentials:
 //   create          any local user; the segment is chowned to the requester's
 //                   uid, with the requested mode, and the group of the queue's
 //                   owner_group in shmqd's config, else the requester's gid;
@@ -14,7 +15,7 @@
 // cannot be sent at once closes the connection, a connection idle for
 // kControlIdleTimeout (5 s) is closed, and past kMaxConnections a new
 // connection gets an error reply and is closed. Every request is logged in one
-// line: peer pid and uid, op, queue, outcome.
+// line: peer pid and uid, op, queue, outcome (an answered ping at debug level).
 //
 // Single-threaded: everything runs in the EventLoop's callbacks.
 #pragma once
@@ -77,6 +78,7 @@ class ControlServer {
   detail::ControlReply create(const Peer& peer, const detail::ControlRequest& r);
   detail::ControlReply remove(const Peer& peer, const detail::ControlRequest& r);
   detail::ControlReply purge(const Peer& peer, const detail::ControlRequest& r);
+  static detail::ControlReply ping();  // anyone: ok, with shmqd's pid
   // Throws permission_denied unless `peer` may delete or purge the queue
   // (its segment's owner, group member, or root); not_found if it is absent.
   void authorise(const Peer& peer, const detail::ControlRequest& r) const;

@@ -17,6 +17,7 @@
 #include "header.hpp"
 #include "os.hpp"
 #include "shmq/error.hpp"
+#include "shmqd_ready.hpp"
 
 #if SHMQ_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -84,6 +85,20 @@ void notify_systemd([[maybe_unused]] const char* state) {
   if (const int rc = ::sd_notify(0, state); rc < 0)
     spdlog::warn("sd_notify(\"{}\") failed: {}", state, std::generic_category().message(-rc));
 #endif
+}
+
+// shmqd --ready-fd: one line, then the descriptor is closed. A reader that
+// went away costs a warning, nothing more (SIGPIPE is ignored).
+void report_ready(int fd) {
+  const std::string message = detail::shmqd_ready_message(::getpid());
+  ssize_t n = 0;
+  do {
+    n = ::write(fd, message.data(), message.size());
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(message.size()))
+    spdlog::warn("--ready-fd {}: cannot write the ready line: {}", fd,
+                 n < 0 ? detail::errno_text(errno) : std::string("short write"));
+  ::close(fd);
 }
 
 }  // namespace
@@ -216,10 +231,11 @@ void Daemon::share_registry() const {
                config_.registry_group ? ", group " + config_.registry_group_name : "");
 }
 
-void Daemon::run() {
+void Daemon::run(int ready_fd) {
   notify_systemd("READY=1");
   // The watchdog's count: every queue of the namespace, not only the configured ones.
   spdlog::info("{} namespace {}, {} queues, pid {}", detail::kShmqdReadyLine, ns_, watchdog_->queue_count(), ::getpid());
+  if (ready_fd >= 0) report_ready(ready_fd);
   loop_.run();
   notify_systemd("STOPPING=1");
   spdlog::info("shmqd stopped: namespace {}; segments left in place for the processes attached", ns_);

@@ -6,7 +6,7 @@
 //   Daemon d(ns, config);  // blocks SIGTERM/SIGINT/SIGHUP into the loop
 //   d.start();             // lock, queues, registry; throws if any fails
 //   ...report ready to a daemonizing parent...
-//   d.run();               // READY=1, loop until SIGTERM/SIGINT, STOPPING=1
+//   d.run(ready_fd);       // READY=1 (and --ready-fd), loop until SIGTERM/SIGINT, STOPPING=1
 //
 // Two parts register on loop(), both made by start() once the registry is
 // mapped: the control server (control.hpp: the socket clients and shmq-cli
@@ -49,9 +49,12 @@ class Daemon {
   // call created: the daemon does not start half-way.
   void start();
 
-  // Reports READY=1 to systemd, logs the ready line, runs the loop until
-  // SIGTERM/SIGINT, reports STOPPING=1. Every segment stays in place.
-  void run();
+  // Reports READY=1 to systemd, logs the ready line, writes "ready <pid>\n"
+  // to `ready_fd` and closes it (if >= 0: shmqd --ready-fd, shmqd_ready.hpp),
+  // runs the loop until SIGTERM/SIGINT, reports STOPPING=1. Every segment
+  // stays in place. The control socket already listens (start() made it), so
+  // whoever learns of the ready state gets its requests answered.
+  void run(int ready_fd = -1);
 
   [[nodiscard]] EventLoop& loop() noexcept { return loop_; }
   [[nodiscard]] const std::string& namespace_name() const noexcept { return ns_; }

@@ -32,6 +32,7 @@
 #include "instance_lock.hpp"
 #include "os.hpp"
 #include "shmq/error.hpp"
+#include "shmqd_ready.hpp"
 
 namespace {
 
@@ -128,6 +129,16 @@ class Daemonizer {
   int fd_ = -1;
 };
 
+// --ready-fd N must be open for writing and none of stdin, stdout, stderr:
+// "" if it is, else what is wrong with it.
+std::string check_ready_fd(int fd) {
+  if (fd >= 0 && fd <= 2) return "is stdin, stdout or stderr";
+  const int flags = fd < 0 ? -1 : ::fcntl(fd, F_GETFL);
+  if (flags < 0) return "is not an open file descriptor";
+  if ((flags & O_ACCMODE) == O_RDONLY) return "is open for reading only";
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CLI11 set-up is outside a try
@@ -139,6 +150,11 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CL
   app.add_option("--namespace", ns_flag, "Namespace to serve (default: $SHMQ_NAMESPACE, else \"default\")");
   app.add_option("--config", config_path, "TOML config file (see shmqd.example.toml)");
   app.add_flag("--foreground", foreground, "Stay in the foreground (as under systemd); otherwise daemonize");
+  int ready_fd = -1;
+  const CLI::Option* ready_fd_option =
+      app.add_option(shmq::detail::kShmqdReadyFdFlag, ready_fd,
+                     "Once ready, write \"ready <pid>\\n\" to this open descriptor (3 or above) and close it; "
+                     "closed with nothing written if shmqd cannot start");
   app.add_option("--log-level", level_name, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.set_version_flag("--version", SHMQ_VERSION_STRING);
@@ -151,6 +167,15 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CL
     // One line, like every other error of shmqd (CLI11's own text has two).
     std::fprintf(stderr, "shmqd: %s; see `shmqd --help`\n", e.what());
     return kExitUsage;
+  }
+
+  if (ready_fd_option->count() > 0) {
+    if (const std::string wrong = check_ready_fd(ready_fd); !wrong.empty()) {
+      std::fprintf(stderr, "shmqd: --ready-fd %d %s: pass the write end of a pipe, as descriptor 3 or above\n",
+                   ready_fd, wrong.c_str());
+      return kExitUsage;
+    }
+    ::fcntl(ready_fd, F_SETFD, FD_CLOEXEC);  // for shmqd alone, never a program it might run
   }
 
   std::string ns;
@@ -196,7 +221,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CL
     Daemon daemon(ns, std::move(config));
     daemon.start();
     if (parent) parent->ready();
-    daemon.run();
+    daemon.run(ready_fd);  // closes ready_fd; a failed start leaves it to exit(), with nothing written
     return 0;
   } catch (const AlreadyRunning& e) {
     return fail(kExitAlreadyRunning, e.what());

@@ -96,13 +96,15 @@ Client::~Client() = default;
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 
-void Client::create_queue(const std::string& name, const QueueConfig& config) {
+QueueCreatedBy Client::create_queue(const std::string& name, const QueueConfig& config) {
   const detail::ControlRequest request{detail::ControlOp::Create, name, config};
   if (const auto reply = detail::call_daemon(state_->ns, request, state_->options.daemon_timeout)) {
     if (!reply->ok) throw Error(reply->code, reply->error);
-    return;
+    return QueueCreatedBy::Daemon;
   }
+  if (state_->options.require_daemon) throw detail::no_daemon_error(state_->ns);
   (void)detail::create_queue_segment(state_->ns, name, config);  // no daemon
+  return QueueCreatedBy::Directly;
 }
 
 bool Client::delete_queue(const std::string& name) {
@@ -112,6 +114,7 @@ bool Client::delete_queue(const std::string& name) {
     if (reply->code == errc::not_found) return false;
     throw Error(reply->code, reply->error);
   }
+  if (state_->options.require_daemon) throw detail::no_daemon_error(state_->ns);
   return detail::remove_queue_segment(state_->ns, name);  // no daemon
 }
 

@@ -127,6 +127,7 @@ const char* op_name(ControlOp op) noexcept {
     case ControlOp::Create: return "create";
     case ControlOp::Delete: return "delete";
     case ControlOp::Purge: return "purge";
+    case ControlOp::Ping: return "ping";
   }
   return "?";
 }
@@ -162,7 +163,8 @@ std::optional<errc> errc_from_name(std::string_view name) noexcept {
 }
 
 std::string encode_request(const ControlRequest& r) {
-  json j{{"op", op_name(r.op)}, {"queue", r.queue}};
+  json j{{"op", op_name(r.op)}};
+  if (r.op != ControlOp::Ping) j["queue"] = r.queue;
   if (r.op == ControlOp::Create) {
     json groups = json::array();
     for (const GroupConfig& g : r.config.groups)
@@ -186,7 +188,12 @@ ControlRequest decode_request(std::string_view text) {
   if (op == "create") r.op = ControlOp::Create;
   else if (op == "delete") r.op = ControlOp::Delete;
   else if (op == "purge") r.op = ControlOp::Purge;
-  else bad("unknown op \"" + op + R"("; use "create", "delete" or "purge")");
+  else if (op == "ping") r.op = ControlOp::Ping;
+  else bad("unknown op \"" + op + R"("; use "create", "delete", "purge" or "ping")");
+  if (r.op == ControlOp::Ping) {
+    only_keys(j, "a ping request", {"op"});
+    return r;
+  }
   if (r.op == ControlOp::Create) only_keys(j, "a create request", {"op", "queue", "config"});
   else only_keys(j, std::string("a ") + op_name(r.op) + " request", {"op", "queue"});
   r.queue = string_field(j, "the request", "queue");
@@ -211,6 +218,7 @@ std::string encode_reply(const ControlReply& r) {
     for (const PurgedGroup& g : r.groups) groups.push_back({{"name", g.name}, {"ready", g.ready}, {"pending", g.pending}});
     j["groups"] = std::move(groups);
   }
+  if (r.pid != 0) j["pid"] = r.pid;
   return dump(j);
 }
 
@@ -232,6 +240,7 @@ ControlReply decode_reply(std::string_view text) {
       return r;
     }
     r.purged = j.value("purged", std::uint64_t{0});
+    if (const json* pid = field(j, "pid"); pid != nullptr && pid->is_number_unsigned()) r.pid = pid->get<std::uint64_t>();
     if (const json* groups = field(j, "groups"); groups != nullptr && groups->is_array())
       for (const json& g : *groups)
         r.groups.push_back({g.value("name", std::string()), g.value("ready", std::uint64_t{0}),

@@ -30,9 +30,13 @@
 //     {"op":"delete","queue":"q"}
 //     {"op":"purge","queue":"q"}
 //       Allowed to the segment's owner uid, a member of its group, or root.
+//     {"op":"ping"}
+//       Anyone: is shmqd serving? Changes nothing; shmqd logs it at debug
+//       level only (`shmq-cli wait-ready` polls with it).
 //
 //   Replies:
 //     {"ok":true}                                            create, delete
+//     {"ok":true,"pid":4242}                                 ping: shmqd's pid
 //     {"ok":true,"purged":7,"groups":[{"name":"default","ready":5,"pending":2}]}
 //                                          purge; purged sums over the groups
 //     {"ok":false,"code":"permission_denied","error":"permission denied: ..."}
@@ -60,11 +64,11 @@ inline constexpr std::chrono::seconds kControlIdleTimeout{5};
 // "/dev/shm/shmq.<ns>.shmqd.sock"
 std::string control_socket_path(const std::string& ns);
 
-enum class ControlOp : std::uint8_t { Create, Delete, Purge };
+enum class ControlOp : std::uint8_t { Create, Delete, Purge, Ping };
 
 struct ControlRequest {
   ControlOp op = ControlOp::Create;
-  std::string queue;
+  std::string queue;   // all but ping
   QueueConfig config;  // create only
 };
 
@@ -80,6 +84,7 @@ struct ControlReply {
   std::string error;               // !ok: one line that says what to do
   std::uint64_t purged = 0;        // purge: drops summed over the groups
   std::vector<PurgedGroup> groups;  // purge: per group
+  std::uint64_t pid = 0;           // ping: shmqd's pid
 };
 
 const char* op_name(ControlOp op) noexcept;

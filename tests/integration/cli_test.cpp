@@ -224,7 +224,7 @@ TEST_F(Cli, MultiProcessRedeliveryStoryFromTheShell) {
 
 TEST_F(Cli, MultiProcessCreatePurgeDeleteGoThroughTheDaemon) {
   shmq::test::Shmqd shmqd(ns_);
-  ASSERT_TRUE(shmqd.wait_for(shmq::test::kReadyLine)) << shmqd.err();
+  ASSERT_TRUE(shmqd.wait_ready()) << shmqd.err();
   create("q", {"--groups", "a,b"});
   ASSERT_TRUE(exited_with(cli({"send", "q"}, "1\n2\n3\n"), 0));
   ASSERT_TRUE(exited_with(cli({"recv", "q", "--group", "a"}), 0));  // a: 2 left, b: 3
@@ -606,7 +606,7 @@ TEST_F(Cli, MultiProcessGcRemovesWhatDeadProcessesLeftAndNothingLive) {
   // A namespace with only a running shmqd, and one with a live session (the
   // Client last: fork while this process holds none).
   shmq::test::Shmqd shmqd(daemon_only);
-  ASSERT_TRUE(shmqd.wait_for(shmq::test::kReadyLine)) << shmqd.err();
+  ASSERT_TRUE(shmqd.wait_ready()) << shmqd.err();
   shmq::Client client(shmq::ClientOptions{.ns = live.name()});
   client.create_queue("busy", {.capacity = 8, .slot_size = 8});
   const auto live_before = live.objects();

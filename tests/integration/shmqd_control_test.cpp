@@ -47,7 +47,6 @@ using shmq::detail::ControlRequest;
 using shmq::test::Child;
 using shmq::test::ConfigFile;
 using shmq::test::exited_cleanly;
-using shmq::test::kReadyLine;
 using shmq::test::Shmqd;
 using shmq::test::TestNamespace;
 using ::testing::HasSubstr;
@@ -174,7 +173,7 @@ std::string outcome(const TestNamespace& ns, const ControlRequest& r) {
 TEST(ShmqdControlTest, MultiProcessCreateAndDeleteGoThroughTheDaemon) {
   TestNamespace ns;
   Shmqd daemon(ns);
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   struct stat sock {};
   ASSERT_EQ(::stat(shmq::detail::control_socket_path(ns.name()).c_str(), &sock), 0);
   EXPECT_TRUE(S_ISSOCK(sock.st_mode));
@@ -253,7 +252,7 @@ TEST(ShmqdControlTest, MultiProcessCreateAndDeleteGoThroughTheDaemon) {
 TEST(ShmqdControlTest, MultiProcessPurgeDropsReadyAndPendingAndKeepsLeased) {
   TestNamespace ns;
   Shmqd daemon(ns);
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   shmq::Client client({.ns = ns.name()});
   client.create_queue("work", small_queue());
   shmq::Producer producer = client.producer("work");
@@ -296,7 +295,7 @@ TEST(ShmqdControlTest, MultiProcessPurgeDropsReadyAndPendingAndKeepsLeased) {
 TEST(ShmqdControlTest, MultiProcessPurgeWakesAProducerBlockedOnAFullQueue) {
   TestNamespace ns;
   Shmqd daemon(ns);
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   shmq::Client client({.ns = ns.name()});
   client.create_queue("full", small_queue());
   shmq::Producer producer = client.producer("full", {shmq::WaitStrategy::Park});
@@ -316,7 +315,7 @@ TEST(ShmqdControlTest, MultiProcessOnlyOwnerGroupOrRootMayDeleteOrPurge) {
   // A configured queue with an owner group: its group is "users" (gid 100).
   ConfigFile config("[queues.team]\ncapacity = 8\nslot_size = 64\nmode = 0o660\nowner_group = \"users\"\n");
   Shmqd daemon(ns, config.path());
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   ASSERT_EQ(outcome(ns, request(ControlOp::Create, "private")), "ok");  // root's, 0600
 
   // nobody, in no group of interest: refused, with who may.
@@ -384,7 +383,7 @@ TEST(ShmqdControlTest, MultiProcessOnlyOwnerGroupOrRootMayDeleteOrPurge) {
 TEST(ShmqdControlTest, MultiProcessMalformedRequestsGetErrorsAndNeverStopTheDaemon) {
   TestNamespace ns;
   Shmqd daemon(ns);
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
 
   // A client that connects and sends nothing, held open during everything
   // else: the daemon serves the others meanwhile and closes it after ~5 s.
@@ -489,7 +488,7 @@ TEST(ShmqdControlTest, MultiProcessMalformedRequestsGetErrorsAndNeverStopTheDaem
 TEST(ShmqdControlTest, MultiProcessConnectionsPastTheLimitAreRefusedNotQueued) {
   TestNamespace ns;
   Shmqd daemon(ns);
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   std::vector<std::unique_ptr<RawConnection>> idle;
   for (int i = 0; i < 64; ++i) {
     idle.push_back(std::make_unique<RawConnection>(ns));
@@ -517,7 +516,7 @@ TEST(ShmqdControlTest, MultiProcessConnectionsPastTheLimitAreRefusedNotQueued) {
 TEST(ShmqdControlTest, MultiProcessStoppedDaemonTimesOutInsteadOfHanging) {
   TestNamespace ns;
   Shmqd daemon(ns);
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   ASSERT_EQ(::kill(daemon.pid(), SIGSTOP), 0);
   {
     shmq::Client client({.ns = ns.name(), .daemon_timeout = 300ms});
@@ -565,7 +564,7 @@ TEST(ShmqdControlTest, MultiProcessWithoutADaemonCreateFallsBackAndPurgeSaysToSt
   }
   // A daemon started now replaces the stale socket and serves.
   Shmqd daemon(ns);
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   EXPECT_THAT(daemon.err(), HasSubstr("removed the stale control socket"));
   EXPECT_EQ(ask(ns, R"({"op":"delete","queue":"stale"})"), json({{"ok", true}}));
   // Stopped cleanly, it removes its socket: clients fall back at once.

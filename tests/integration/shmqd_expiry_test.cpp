@@ -19,7 +19,6 @@ namespace {
 using namespace std::chrono_literals;
 using shmq::Status;
 using shmq::test::ConfigFile;
-using shmq::test::kReadyLine;
 using shmq::test::now_ms;
 using shmq::test::queue_toml;
 using shmq::test::Shmqd;
@@ -47,7 +46,7 @@ TEST_F(ExpiryTest, MultiProcessQueueCreatedDirectlyIsWatchedAtOnce) {
   constexpr int kQueues = 6;
   constexpr std::uint64_t kLimitMs = 500;
   Shmqd daemon(ns_);
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   for (int i = 0; i < kQueues; ++i) {
     const std::string name = "q" + std::to_string(i);
     const std::uint64_t created = now_ms();
@@ -63,7 +62,7 @@ TEST_F(ExpiryTest, MultiProcessQueueCreatedDirectlyIsWatchedAtOnce) {
 TEST_F(ExpiryTest, MultiProcessLateAckFailsOnceShmqdTookTheLeaseBack) {
   ConfigFile config(queue_toml("jobs", 4, 300));
   Shmqd daemon(ns_, config.path());
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   shmq::Client c({.ns = ns_.name()});
   ASSERT_EQ(c.producer("jobs").send("m"), Status::Ok);
   shmq::Consumer first = c.consumer("jobs");

@@ -38,7 +38,6 @@ using shmq::detail::SessionState;
 using shmq::test::ConfigFile;
 using shmq::test::exited_cleanly;
 using shmq::test::fail;
-using shmq::test::kReadyLine;
 using shmq::test::now_ms;
 using shmq::test::ObservedQueue;
 using shmq::test::Pipe;
@@ -143,7 +142,7 @@ TEST_F(FencingWatchdogTest, MultiProcessResumedConsumerTakesNothingAndAcksNothin
   constexpr int kRuns = 12;
   ConfigFile config(queue_toml("jobs", 16, 600'000));  // no lease runs out: only fencing takes them back
   Shmqd daemon(ns_, config.path());
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   int fenced_receives = 0;
   int refused_acks = 0;
   for (int run = 0; run < kRuns; ++run) {
@@ -199,7 +198,7 @@ int holder(const TestNamespace& ns, Report& r, const Pipe& holding) {
 TEST_F(FencingWatchdogTest, MultiProcessWhatAFencedSessionStampsLaterIsTakenBack) {
   ConfigFile config(queue_toml("jobs", 8, 600'000));
   Shmqd daemon(ns_, config.path());
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   send_one(ns_, "held");
   SharedArray<Report> report(1);
   Pipe holding;
@@ -241,7 +240,7 @@ TEST_F(FencingWatchdogTest, MultiProcessWhatAFencedSessionStampsLaterIsTakenBack
 // writer): the watchdog clamps it to kMinHeartbeatTimeout, not "never".
 TEST_F(FencingWatchdogTest, MultiProcessSessionDeclaringNoHeartbeatTimeoutIsStillFenced) {
   Shmqd daemon(ns_);
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   const Pipe never;
   Victim idle([&] {  // alive, never beats
     (void)never.wait(kChildDeadline);

@@ -42,7 +42,6 @@ using namespace std::chrono_literals;
 using shmq::Status;
 using shmq::test::ChildExit;
 using shmq::test::ConfigFile;
-using shmq::test::kReadyLine;
 using shmq::test::kStartLimit;
 using shmq::test::kStopLimit;
 using shmq::test::now_ms;
@@ -113,7 +112,7 @@ TEST(ShmqdTest, MultiProcessCreatesConfiguredQueuesThatClientsUse) {
   TestNamespace ns;
   ConfigFile config(kTwoQueues);
   Shmqd daemon(ns, config.path());
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   EXPECT_THAT(daemon.err(), HasSubstr("shmqd ready: namespace " + ns.name() + ", 2 queues, pid " +
                                       std::to_string(daemon.pid())));
   const std::vector<std::string> objects = objects_of(ns);
@@ -147,7 +146,7 @@ TEST(ShmqdTest, MultiProcessCreatesConfiguredQueuesThatClientsUse) {
 TEST(ShmqdTest, MultiProcessSecondInstanceExitsNamingTheFirst) {
   TestNamespace ns;
   Shmqd first(ns);
-  ASSERT_TRUE(first.wait_for(kReadyLine)) << first.err();
+  ASSERT_TRUE(first.wait_ready()) << first.err();
   const auto second = shmq::test::run_program(
       {SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name()}, kStartLimit);
   EXPECT_TRUE(second.exit.exited) << second.err;
@@ -217,7 +216,7 @@ TEST(ShmqdTest, MultiProcessSigtermExitsZeroAndLeavesSegments) {
   TestNamespace ns;
   ConfigFile config(kTwoQueues);
   std::optional<Shmqd> daemon(std::in_place, ns, config.path());
-  ASSERT_TRUE(daemon->wait_for(kReadyLine)) << daemon->err();
+  ASSERT_TRUE(daemon->wait_ready()) << daemon->err();
   // Attached before the daemon stops, exchanging messages after it stopped.
   shmq::Client client({.ns = ns.name()});
   shmq::Producer producer = client.producer("orders");
@@ -243,14 +242,14 @@ TEST(ShmqdTest, MultiProcessRestartAfterSigkillNeedsNoCleanup) {
   ConfigFile config(kTwoQueues);
   {
     Shmqd first(ns, config.path());
-    ASSERT_TRUE(first.wait_for(kReadyLine)) << first.err();
+    ASSERT_TRUE(first.wait_ready()) << first.err();
     const ChildExit e = first.stop(SIGKILL);
     EXPECT_EQ(e.signal, SIGKILL);
   }
   // The lock file, the queues and the registry are all still there.
   EXPECT_THAT(objects_of(ns), Contains("shmqd.lock"));
   Shmqd second(ns, config.path());
-  ASSERT_TRUE(second.wait_for(kReadyLine)) << second.err();
+  ASSERT_TRUE(second.wait_ready()) << second.err();
   EXPECT_THAT(second.err(), HasSubstr("adopted queue orders"));
   EXPECT_THAT(second.err(), HasSubstr("adopted queue plain"));
   EXPECT_THAT(second.err(), Not(HasSubstr("created queue")));
@@ -269,14 +268,14 @@ TEST(ShmqdTest, MultiProcessReadyLineCountsQueuesItDidNotCreate) {
   ConfigFile config(kTwoQueues);
   {
     Shmqd first(ns, config.path());
-    ASSERT_TRUE(first.wait_for(kReadyLine)) << first.err();
-    EXPECT_THAT(first.err(), HasSubstr(std::string(kReadyLine) + " namespace " + ns.name() + ", 2 queues"));
+    ASSERT_TRUE(first.wait_ready()) << first.err();
+    EXPECT_THAT(first.err(), HasSubstr(std::string(shmq::detail::kShmqdReadyLine) + " namespace " + ns.name() + ", 2 queues"));
   }
   (void)shmq::detail::create_queue_segment(ns.name(), "extra", {});
   Shmqd second(ns);  // no config: it adopts nothing, the watchdog finds all three
-  ASSERT_TRUE(second.wait_for(kReadyLine)) << second.err();
+  ASSERT_TRUE(second.wait_ready()) << second.err();
   EXPECT_THAT(second.err(), HasSubstr("scanning every 10 ms, 3 queues"));
-  EXPECT_THAT(second.err(), HasSubstr(std::string(kReadyLine) + " namespace " + ns.name() + ", 3 queues"));
+  EXPECT_THAT(second.err(), HasSubstr(std::string(shmq::detail::kShmqdReadyLine) + " namespace " + ns.name() + ", 3 queues"));
 }
 
 TEST(ShmqdTest, MultiProcessWarnsWhenAnExistingQueueDiffersFromTheConfig) {
@@ -284,11 +283,11 @@ TEST(ShmqdTest, MultiProcessWarnsWhenAnExistingQueueDiffersFromTheConfig) {
   {
     ConfigFile small("[queues.orders]\ncapacity = 8\nslot_size = 64\n");
     Shmqd first(ns, small.path());
-    ASSERT_TRUE(first.wait_for(kReadyLine)) << first.err();
+    ASSERT_TRUE(first.wait_ready()) << first.err();
   }
   ConfigFile big("[queues.orders]\ncapacity = 16\nslot_size = 64\n");
   Shmqd second(ns, big.path());
-  ASSERT_TRUE(second.wait_for(kReadyLine)) << second.err();
+  ASSERT_TRUE(second.wait_ready()) << second.err();
   EXPECT_THAT(second.err(), HasSubstr("queue orders exists with other settings"));
   EXPECT_THAT(second.err(), HasSubstr("capacity 8 (config: 16)"));
 }
@@ -319,7 +318,7 @@ TEST(ShmqdTest, MultiProcessIdlesBelowOnePercentOfACore) {
   TestNamespace ns;
   ConfigFile config(kTwoQueues);
   Shmqd daemon(ns, config.path());
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   const std::uint64_t cpu_before = cpu_ticks(daemon.pid());
   const std::uint64_t wall_before = now_ms();
   // The measurement window, not a synchronisation: shmqd has nothing to do,
@@ -358,7 +357,7 @@ TEST(ShmqdTest, MultiProcessRegistryModeLetsAnotherUserAttach) {
   const ConfigFile config(
       "[daemon]\nregistry_mode = \"0666\"\n[queues.shared]\ncapacity = 8\nslot_size = 64\nmode = \"0666\"\n");
   Shmqd daemon(ns, config.path());
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   struct stat st {};
   ASSERT_EQ(::stat(("/dev/shm/" + shmq::detail::registry_segment_name(ns.name())).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777U, 0666U);
@@ -371,7 +370,7 @@ TEST(ShmqdTest, MultiProcessDefaultRegistryKeepsOtherUsersOut) {
   TestNamespace ns;
   const ConfigFile config("[queues.shared]\ncapacity = 8\nslot_size = 64\nmode = \"0666\"\n");
   Shmqd daemon(ns, config.path());
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   const pid_t child = shmq::test::fork_child([&] { return round_trip_as_nobody(ns, "shared"); });
   const ChildExit e = shmq::test::wait_child(child, 30s);
   EXPECT_TRUE(e.exited && e.code == 93) << "exit " << e.code << " (93: refused with permission_denied)";

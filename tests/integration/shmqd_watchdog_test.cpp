@@ -46,7 +46,6 @@ using shmq::test::Child;
 using shmq::test::ConfigFile;
 using shmq::test::exited_cleanly;
 using shmq::test::fail;
-using shmq::test::kReadyLine;
 using shmq::test::ObservedQueue;
 using shmq::test::queue_toml;
 using shmq::test::Victim;
@@ -157,7 +156,7 @@ TEST_F(WatchdogTest, MultiProcessKilledConsumersLeasesGoToAnotherConsumerWithCou
   constexpr int kHeld = 8;
   ConfigFile config(queue_toml("jobs", 16, 600'000));
   Shmqd daemon(ns_, config.path());
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
 
   Child producer([&] { return send_messages(ns_, "jobs", kHeld); });
   ASSERT_TRUE(exited_cleanly(producer.wait(kChildDeadline)));
@@ -195,7 +194,7 @@ TEST_F(WatchdogTest, MultiProcessStoppedConsumerIsFencedAndItsLateAcksFail) {
   constexpr int kHeld = 4;
   ConfigFile config(queue_toml("jobs", 16, 600'000));
   Shmqd daemon(ns_, config.path());
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   Child producer([&] { return send_messages(ns_, "jobs", kHeld); });
   ASSERT_TRUE(exited_cleanly(producer.wait(kChildDeadline)));
 
@@ -230,7 +229,7 @@ TEST_F(WatchdogTest, MultiProcessProducerKilledBetweenLoanAndCommitLosesItsSlot)
   constexpr int kCapacity = 4;
   ConfigFile config(queue_toml("jobs", kCapacity, 600'000));
   Shmqd daemon(ns_, config.path());
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
 
   Pipe ready;
   Victim victim([&] {
@@ -276,7 +275,7 @@ TEST_F(WatchdogTest, MultiProcessDaemonKilledMidStreamAndRestartedLosesNothing) 
   constexpr int kDoomedHolds = 16;
   ConfigFile config(queue_toml("stream", 64, 600'000));
   std::optional<Shmqd> first(std::in_place, ns_, config.path());
-  ASSERT_TRUE(first->wait_for(kReadyLine)) << first->err();
+  ASSERT_TRUE(first->wait_ready()) << first->err();
 
   // acks[i]: how many acks of message i succeeded (exactly one each at the end).
   SharedArray<std::atomic<std::uint32_t>> acks(kMessages);
@@ -333,7 +332,7 @@ TEST_F(WatchdogTest, MultiProcessDaemonKilledMidStreamAndRestartedLosesNothing) 
 
   // The next shmqd finds both dead from shared memory alone, before it is ready.
   Shmqd second(ns_, config.path());
-  ASSERT_TRUE(second.wait_for(kReadyLine)) << second.err();
+  ASSERT_TRUE(second.wait_ready()) << second.err();
   EXPECT_THAT(second.err(), HasSubstr("is gone: queue stream: 16 leases requeued"));
   EXPECT_THAT(second.err(), HasSubstr("(pid " + std::to_string(first_pid) + " shmqd) is gone"));
   EXPECT_TRUE(exited_cleanly(producer.wait(kChildDeadline)));
@@ -353,7 +352,7 @@ TEST_F(WatchdogTest, MultiProcessDaemonKilledMidStreamAndRestartedLosesNothing) 
 TEST_F(WatchdogTest, MultiProcessExpiredLeaseIsRedeliveredAndTheLateAckFails) {
   ConfigFile config(queue_toml("jobs", 16, 300));
   Shmqd daemon(ns_, config.path());
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   Child producer([&] { return send_messages(ns_, "jobs", 1); });
   ASSERT_TRUE(exited_cleanly(producer.wait(kChildDeadline)));
 
@@ -378,7 +377,7 @@ TEST_F(WatchdogTest, MultiProcessExpiredLeaseIsRedeliveredAndTheLateAckFails) {
 TEST_F(WatchdogTest, MultiProcessNackRedeliversAtOnceWithTheDaemonRunning) {
   ConfigFile config(queue_toml("jobs", 16, 600'000));
   Shmqd daemon(ns_, config.path());
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   Child child([&] {
     shmq::Client c({.ns = ns_.name()});
     shmq::Producer p = c.producer("jobs");
@@ -406,7 +405,7 @@ TEST_F(WatchdogTest, MultiProcessNackRedeliversAtOnceWithTheDaemonRunning) {
 TEST_F(WatchdogTest, MultiProcessMessagePastMaxDeliveriesIsDeadLettered) {
   ConfigFile config(queue_toml("jobs", 16, 200, 2));
   Shmqd daemon(ns_, config.path());
-  ASSERT_TRUE(daemon.wait_for(kReadyLine)) << daemon.err();
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   Child producer([&] { return send_messages(ns_, "jobs", 1); });
   ASSERT_TRUE(exited_cleanly(producer.wait(kChildDeadline)));
 

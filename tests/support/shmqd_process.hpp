@@ -1,6 +1,7 @@
 // A real shmqd for tests: started with fork + exec in a test's namespace
-// (--foreground, its stderr read through a pipe), stopped and reaped by the
-// destructor; and a config file that removes itself.
+// (--foreground; --ready-fd on a pipe tells when it serves; its stderr read
+// through another pipe for the log), stopped and reaped by the destructor; and
+// a config file that removes itself.
 #pragma once
 
 #include <cerrno>
@@ -20,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "os.hpp"
+#include "shmqd_ready.hpp"
 #include "test_support.hpp"
 
 namespace shmq::test {
@@ -30,7 +32,6 @@ using namespace std::chrono_literals;
 // bound only fails a broken daemon, it never paces a working one.
 constexpr auto kStartLimit = 30s;
 constexpr auto kStopLimit = 30s;
-constexpr const char* kReadyLine = shmq::detail::kShmqdReadyLine;
 
 inline std::uint64_t now_ms() { return shmq::detail::monotonic_ns() / 1'000'000; }
 
@@ -68,11 +69,13 @@ inline std::string queue_toml(const std::string& name, std::uint32_t capacity, s
 class Shmqd {
  public:
   explicit Shmqd(const TestNamespace& ns, const std::string& config_path = {}) {
-    std::vector<std::string> argv{SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name(),
-                                  "--log-level", "debug"};
-    if (!config_path.empty()) argv.insert(argv.end(), {"--config", config_path});
     int err_pipe[2];
+    int ready_pipe[2];
     EXPECT_EQ(::pipe2(err_pipe, O_CLOEXEC), 0);
+    EXPECT_EQ(::pipe2(ready_pipe, O_CLOEXEC), 0);
+    std::vector<std::string> argv{SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name(), "--log-level",
+                                  "debug", shmq::detail::kShmqdReadyFdFlag, std::to_string(ready_pipe[1])};
+    if (!config_path.empty()) argv.insert(argv.end(), {"--config", config_path});
     std::vector<char*> args;
     for (std::string& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
@@ -82,21 +85,38 @@ class Shmqd {
       ::dup2(null, 0);
       ::dup2(null, 1);
       ::dup2(err_pipe[1], 2);
+      ::fcntl(ready_pipe[1], F_SETFD, 0);  // the one descriptor shmqd inherits
       ::execv(args[0], args.data());
       std::_Exit(127);
     }
     ::close(err_pipe[1]);
+    ::close(ready_pipe[1]);  // so EOF on the read end means shmqd closed it (or exited)
     err_fd_ = err_pipe[0];
+    ready_fd_ = ready_pipe[0];
   }
 
   ~Shmqd() {
     if (pid_ > 0 && !exit_) (void)stop(SIGTERM);
     if (err_fd_ >= 0) ::close(err_fd_);
+    if (ready_fd_ >= 0) ::close(ready_fd_);
   }
   Shmqd(const Shmqd&) = delete;
   Shmqd& operator=(const Shmqd&) = delete;
 
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+
+  // Waits for shmqd's "ready <pid>" on --ready-fd: true once it came (naming
+  // this child), with err() then holding everything shmqd logged up to it;
+  // false if shmqd closed the descriptor without it (it did not start) or
+  // `limit` passed. Call it once.
+  bool wait_ready(std::chrono::milliseconds limit = kStartLimit) {
+    const std::optional<pid_t> ready = shmq::detail::wait_shmqd_ready(ready_fd_, limit);
+    ::close(ready_fd_);
+    ready_fd_ = -1;
+    while (read_some(0)) {  // shmqd logged its ready line before it wrote the descriptor
+    }
+    return ready == pid_;
+  }
 
   // Reads stderr until it contains `needle` (true), or EOF or `limit` (false).
   bool wait_for(const std::string& needle, std::chrono::milliseconds limit = kStartLimit) {
@@ -149,6 +169,7 @@ class Shmqd {
 
   pid_t pid_ = -1;
   int err_fd_ = -1;
+  int ready_fd_ = -1;
   std::string err_;
   std::optional<ChildExit> exit_;
 };

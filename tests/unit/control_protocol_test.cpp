@@ -68,6 +68,19 @@ TEST(ControlProtocolTest, DeleteAndPurgeCarryOnlyTheQueue) {
   EXPECT_THAT(refusal(R"({"op":"purge","queue":"q","config":{}})"), HasSubstr("unknown key \"config\" in a purge request"));
 }
 
+TEST(ControlProtocolTest, PingCarriesNothingAndItsReplyThePid) {
+  EXPECT_EQ(encode_request({ControlOp::Ping, {}, {}}), R"({"op":"ping"})");
+  EXPECT_EQ(decode_request(R"({"op":"ping"})").op, ControlOp::Ping);
+  EXPECT_THAT(refusal(R"({"op":"ping","queue":"q"})"), HasSubstr("unknown key \"queue\" in a ping request"));
+  ControlReply pong;
+  pong.ok = true;
+  pong.pid = 4242;
+  EXPECT_EQ(encode_reply(pong), R"({"ok":true,"pid":4242})");
+  EXPECT_EQ(decode_reply(R"({"ok":true,"pid":4242})").pid, 4242U);
+  // A pid that is not a non-negative integer is no pid (and does not throw).
+  EXPECT_EQ(decode_reply(R"({"ok":true,"pid":-1.5e300})").pid, 0U);
+}
+
 TEST(ControlProtocolTest, BadRequestsNameTheField) {
   EXPECT_THAT(refusal(""), HasSubstr("not valid JSON"));
   EXPECT_THAT(refusal("null"), HasSubstr("must be a JSON object, not a null"));

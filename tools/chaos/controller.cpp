@@ -153,10 +153,12 @@ class Controller {
   // Handles what happens until `until` (child exits, shmqd output, signals).
   void pump(Clock::time_point until) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
-    pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {daemon_.output_fd(), POLLIN, 0}};
-    const int n = ::poll(fds, daemon_.output_fd() >= 0 ? 2 : 1, static_cast<int>(std::max<std::int64_t>(0, left.count())));
+    // poll skips the negative descriptors of pipes already closed.
+    pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {daemon_.output_fd(), POLLIN, 0}, {daemon_.ready_fd(), POLLIN, 0}};
+    const int n = ::poll(fds, 3, static_cast<int>(std::max<std::int64_t>(0, left.count())));
     if (n < 0 && errno != EINTR) fail("poll: " + detail::errno_text(errno));
     if (n > 0 && fds[1].revents != 0) daemon_.read_output();
+    if (n > 0 && fds[2].revents != 0) daemon_.read_ready();
     signalfd_siginfo info{};
     while (::read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
       if (info.ssi_signo == SIGINT || info.ssi_signo == SIGTERM) interrupted_ = true;

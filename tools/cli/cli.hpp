@@ -29,7 +29,7 @@ enum Exit : int {
   kNotFound = 3,       // no such queue, group or dead letter
   kPermission = 4,     // the OS or shmqd refused
   kNoDaemon = 5,       // the command needs shmqd and none runs in the namespace
-  kTimeout = 6,        // recv got fewer messages than asked before --timeout; shmqd did not answer
+  kTimeout = 6,        // recv got fewer messages than asked before --timeout; shmqd did not answer (wait-ready too)
   kQueueFull = 7,      // send or dlq replay found no free slot (within --timeout)
   kCheckFailed = 8,    // check found slots or words nobody accounts for
   kAlreadyExists = 9,  // create: the queue exists
@@ -62,7 +62,7 @@ using Commands = std::vector<Command>;
 
 void add_inspect_commands(CLI::App& app, Globals& g, Commands& out);  // list, stat, sessions, check
 void add_watch_command(CLI::App& app, Globals& g, Commands& out);     // watch
-void add_admin_commands(CLI::App& app, Globals& g, Commands& out);    // create, delete, purge
+void add_admin_commands(CLI::App& app, Globals& g, Commands& out);    // create, delete, purge, wait-ready
 void add_data_commands(CLI::App& app, Globals& g, Commands& out);     // send, recv, peek
 void add_dlq_command(CLI::App& app, Globals& g, Commands& out);       // dlq
 void add_gc_command(CLI::App& app, Globals& g, Commands& out);        // gc

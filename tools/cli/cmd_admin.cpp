@@ -1,13 +1,18 @@
 // create, delete, purge: through shmq::Client, which asks the namespace's
 // shmqd when one runs (its permission checks apply) and otherwise creates or
-// removes the segment itself; purge needs shmqd.
+// removes the segment itself (unless --require-daemon); purge needs shmqd. wait-ready: until shmqd
+// answers a ping on its control socket.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "cli.hpp"
+#include "control_client.hpp"
 #include "shmq/client.hpp"
 
 namespace shmq::cli {
@@ -24,6 +29,12 @@ struct CreateArgs {
   std::int64_t lease_timeout_ms = GroupConfig{}.lease_timeout.count();
   std::string mode = "0600";
   std::uint32_t dlq_capacity = QueueConfig{}.dlq_capacity;
+  bool require_daemon = false;
+};
+
+struct DeleteArgs {
+  std::string queue;
+  bool require_daemon = false;
 };
 
 unsigned parse_mode(const std::string& text) {
@@ -63,19 +74,21 @@ std::string join(const std::vector<std::string>& v) {
 
 int run_create(const Globals& g, const CreateArgs& a) {
   const QueueConfig config = make_config(a);  // flag errors before attaching
-  Client client(ClientOptions{.ns = g.ns()});
-  client.create_queue(a.queue, config);
-  std::printf("created queue %s in namespace %s: capacity %u, slot size %u B, groups %s, mode %s\n", a.queue.c_str(),
-              client.namespace_name().c_str(), a.capacity, a.slot_size, join(a.groups).c_str(), a.mode.c_str());
+  Client client(ClientOptions{.ns = g.ns(), .require_daemon = a.require_daemon});
+  const QueueCreatedBy by = client.create_queue(a.queue, config);
+  std::printf("created queue %s in namespace %s (%s): capacity %u, slot size %u B, groups %s, mode %s\n",
+              a.queue.c_str(), client.namespace_name().c_str(),
+              by == QueueCreatedBy::Daemon ? "by shmqd" : "directly: no shmqd answered", a.capacity, a.slot_size,
+              join(a.groups).c_str(), a.mode.c_str());
   return kOk;
 }
 
-int run_delete(const Globals& g, const std::string& queue) {
-  detail::validate_queue_name(queue);
-  Client client(ClientOptions{.ns = g.ns()});
-  if (!client.delete_queue(queue))
-    throw Failure(kNotFound, detail::queue_not_found(client.namespace_name(), queue).what());
-  std::printf("deleted queue %s from namespace %s\n", queue.c_str(), client.namespace_name().c_str());
+int run_delete(const Globals& g, const DeleteArgs& a) {
+  detail::validate_queue_name(a.queue);
+  Client client(ClientOptions{.ns = g.ns(), .require_daemon = a.require_daemon});
+  if (!client.delete_queue(a.queue))
+    throw Failure(kNotFound, detail::queue_not_found(client.namespace_name(), a.queue).what());
+  std::printf("deleted queue %s from namespace %s\n", a.queue.c_str(), client.namespace_name().c_str());
   return kOk;
 }
 
@@ -86,6 +99,41 @@ int run_purge(const Globals& g, const std::string& queue) {
   std::printf("purged queue %s: %llu message(s) dropped (summed over its groups); leased ones stay\n", queue.c_str(),
               static_cast<unsigned long long>(n));
   return kOk;
+}
+
+// Pings shmqd until it answers or `timeout_ms` passed (kTimeout). A ping is
+// answered without a warning in shmqd's log; while no shmqd listens nothing
+// reaches it at all (no socket, or connection refused).
+int run_wait_ready(const Globals& g, std::int64_t timeout_ms) {
+  using Clock = std::chrono::steady_clock;
+  constexpr std::chrono::milliseconds kFirstPause{5};
+  constexpr std::chrono::milliseconds kLongestPause{100};
+  if (timeout_ms < 0) throw Failure(kUsage, fmt::format("--timeout {} is invalid: give milliseconds >= 0", timeout_ms));
+  const std::string ns = g.ns();
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::chrono::milliseconds pause = kFirstPause;
+  for (;;) {
+    // At least 1 ms for the request itself: --timeout 0 still asks once.
+    const auto left = std::max(std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()),
+                               std::chrono::milliseconds(1));
+    try {
+      if (const auto reply = detail::call_daemon(ns, {detail::ControlOp::Ping, {}, {}}, left)) {
+        if (!reply->ok) throw Error(reply->code, reply->error);
+        std::printf("shmqd ready in namespace %s (pid %llu)\n", ns.c_str(), static_cast<unsigned long long>(reply->pid));
+        return kOk;
+      }
+    } catch (const Error& e) {
+      // Stopped or busy (timeout), or going away (hung up): ask again until the deadline.
+      if (e.value() != errc::timeout && e.value() != errc::daemon_unavailable) throw;
+    }
+    const auto now = Clock::now();
+    if (now >= deadline)
+      throw Failure(kTimeout, fmt::format("no shmqd answered in namespace {} within {} ms: start `shmqd --namespace "
+                                          "{}`, or check its log if it runs",
+                                          ns, timeout_ms, ns));
+    std::this_thread::sleep_for(std::min<Clock::duration>(pause, deadline - now));  // a bounded backoff
+    pause = std::min(pause * 2, kLongestPause);
+  }
 }
 
 }  // namespace
@@ -104,21 +152,31 @@ void add_admin_commands(CLI::App& app, Globals& g, Commands& out) {
   create->add_option("--lease-timeout", a->lease_timeout_ms, "Milliseconds a consumer may hold a message")->capture_default_str();
   create->add_option("--mode", a->mode, "Permission bits of the segment, octal")->capture_default_str();
   create->add_option("--dlq-capacity", a->dlq_capacity, "Dead letters kept")->capture_default_str();
+  create->add_flag("--require-daemon", a->require_daemon,
+                   "Fail (exit 5) when no shmqd answers, instead of creating the segment directly");
   create->footer("Example: shmq-cli create orders --capacity 1024 --slot-size 256 --groups billing,audit "
                  "--at-most-once audit --mode 0660");
   out.push_back({create, [&g, a] { return run_create(g, *a); }});
 
-  auto del_queue = std::make_shared<std::string>();
+  auto d = std::make_shared<DeleteArgs>();
   CLI::App* del = app.add_subcommand("delete", "Delete a queue (attached processes keep their mapping)");
-  del->add_option("QUEUE", *del_queue, "Queue name")->required();
+  del->add_option("QUEUE", d->queue, "Queue name")->required();
+  del->add_flag("--require-daemon", d->require_daemon,
+                "Fail (exit 5) when no shmqd answers, instead of removing the segment directly");
   del->footer("Example: shmq-cli delete orders");
-  out.push_back({del, [&g, del_queue] { return run_delete(g, *del_queue); }});
+  out.push_back({del, [&g, d] { return run_delete(g, *d); }});
 
   auto purge_queue = std::make_shared<std::string>();
   CLI::App* purge = app.add_subcommand("purge", "Drop every message no consumer holds (needs shmqd)");
   purge->add_option("QUEUE", *purge_queue, "Queue name")->required();
   purge->footer("Example: shmq-cli purge orders");
   out.push_back({purge, [&g, purge_queue] { return run_purge(g, *purge_queue); }});
+
+  auto wait_timeout_ms = std::make_shared<std::int64_t>(10'000);
+  CLI::App* wait = app.add_subcommand("wait-ready", "Wait until the namespace's shmqd answers (exit 6 on timeout)");
+  wait->add_option("--timeout", *wait_timeout_ms, "Give up after MS (exit 6); 0: ask once")->capture_default_str();
+  wait->footer("Example: shmqd --namespace prod --foreground & shmq-cli --namespace prod wait-ready --timeout 5000");
+  out.push_back({wait, [&g, wait_timeout_ms] { return run_wait_ready(g, *wait_timeout_ms); }});
 }
 
 }  // namespace shmq::cli

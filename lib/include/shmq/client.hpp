@@ -17,6 +17,12 @@ namespace detail {
 struct ClientState;
 }
 
+// Which way Client::create_queue made the queue.
+enum class QueueCreatedBy : std::uint8_t {
+  Daemon,    // shmqd made it on request (its checks applied; it owns the segment)
+  Directly,  // no shmqd answered: this process made the segment with its own permissions
+};
+
 // One session: an entry in the namespace's session table with a heartbeat that
 // a background thread bumps. Producers and consumers made from it share the
 // session and keep it alive; it detaches when the Client and all of them are
@@ -36,21 +42,26 @@ class Client {
   // its control socket (/dev/shm/shmq.<ns>.shmqd.sock): the daemon checks this
   // process's uid/gid and owns the segments. With no shmqd (no socket, or
   // connection refused) create_queue and delete_queue fall back to creating
-  // or removing the segment directly, with this process's own permissions;
-  // purge_queue needs the daemon. A call to the daemon takes at most
+  // or removing the segment directly, with this process's own permissions,
+  // unless ClientOptions::require_daemon is set: then they fail with
+  // errc::daemon_unavailable. purge_queue always needs the daemon. A call to the daemon takes at most
   // ClientOptions::daemon_timeout (errc::timeout past it: a stopped or stuck
   // daemon never hangs the caller). Errors the daemon reports come back as
   // shmq::Error with its code and message.
 
-  // Creates a queue. Through shmqd the segment is owned by this process's uid
-  // with config.mode, and by the group the daemon's config names for the
-  // queue (owner_group), else this process's gid. errc::already_exists if it
-  // exists, errc::invalid_argument for a bad setting (the message names it),
-  // errc::no_space if /dev/shm is too small (says how much is needed).
-  void create_queue(const std::string& name, const QueueConfig& config);
+  // Creates a queue and says which way it did (the library has no log; a
+  // caller may log it or ignore it). Through shmqd the segment is owned by
+  // this process's uid with config.mode, and by the group the daemon's config
+  // names for the queue (owner_group), else this process's gid.
+  // errc::already_exists if it exists, errc::invalid_argument for a bad
+  // setting (the message names it), errc::no_space if /dev/shm is too small
+  // (says how much is needed), errc::daemon_unavailable if no shmqd answers
+  // and ClientOptions::require_daemon is set.
+  QueueCreatedBy create_queue(const std::string& name, const QueueConfig& config);
   // Removes the queue's name; processes attached keep their mapping. False if
   // absent. Through shmqd only the queue's owner, a member of its group or
-  // root may (errc::permission_denied says who may).
+  // root may (errc::permission_denied says who may). errc::daemon_unavailable
+  // if no shmqd answers and ClientOptions::require_daemon is set.
   bool delete_queue(const std::string& name);
   // Drops every message of the queue no consumer holds, in every group: those
   // not delivered yet and those waiting for redelivery. Messages leased to a

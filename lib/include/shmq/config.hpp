@@ -64,6 +64,11 @@ struct ClientOptions {
   // How long a request to shmqd (create, delete, purge) may take, connect to
   // reply, before it fails with errc::timeout.
   std::chrono::milliseconds daemon_timeout{10'000};
+  // When no shmqd answers: false (daemonless use) lets create_queue and
+  // delete_queue act on /dev/shm directly; true makes them fail with
+  // errc::daemon_unavailable instead, so a queue is never made behind the
+  // daemon's back (its permission checks, its owner groups).
+  bool require_daemon = false;
 };
 
 // Forever, for the blocking calls.
