@@ -56,8 +56,8 @@ class ChaosRecordsTest : public ::testing::Test {
     for (std::uint32_t g = 0; g < kGroups; ++g)
       for (std::uint64_t seq = 0; seq < 3; ++seq) *shared_.cell(shape_, g, 0, seq) = 1;
   }
-  RecordVerdict verdict(const std::vector<InDoubt>& in_doubt = {}) {
-    return check_records(shape_, shared_, next_, in_doubt);
+  RecordVerdict verdict(const std::vector<InDoubt>& in_doubt = {}, std::uint64_t amo_may_drop = 1) {
+    return check_records(shape_, shared_, next_, in_doubt, amo_may_drop);
   }
 
   RunShape shape_;
@@ -89,12 +89,27 @@ TEST_F(ChaosRecordsTest, AnInDoubtMessageMayBeMissing) {
   EXPECT_EQ(verdict({{1, 1}}).lost, 2U);  // in doubt for another producer: no excuse
 }
 
-TEST_F(ChaosRecordsTest, AnUnrecordedAtMostOnceMessageIsOnlyCounted) {
+TEST_F(ChaosRecordsTest, AnInDoubtMessageOneGroupRecordedIsOwedToEveryGroup) {
+  record_all_once();
+  *shared_.cell(shape_, 1, 0, 1) = 0;  // alo-long has it: it was committed
+  *shared_.cell(shape_, 2, 0, 1) = 0;
+  const RecordVerdict v = verdict({{0, 1}});
+  EXPECT_EQ(v.lost, 1U);
+  EXPECT_EQ(v.amo_dropped, 1U);
+  ASSERT_FALSE(v.samples.empty());
+  EXPECT_EQ(v.samples[0], "lost: alo-short (producer 0, seq 1)");
+}
+
+TEST_F(ChaosRecordsTest, AnUnrecordedAtMostOnceMessageIsOnlyCountedWhileADeadConsumerExplainsIt) {
   record_all_once();
   *shared_.cell(shape_, 2, 0, 0) = 0;
-  const RecordVerdict v = verdict();
+  RecordVerdict v = verdict({}, 1);
   EXPECT_EQ(v.lost, 0U);
   EXPECT_EQ(v.amo_dropped, 1U);
+  v = verdict({}, 0);  // no at-most-once consumer died: nothing explains it
+  EXPECT_EQ(v.lost, 1U);
+  ASSERT_EQ(v.samples.size(), 1U);
+  EXPECT_EQ(v.samples[0], "lost: 1 at-most-once messages missing, but only 0 consumers died or were fenced holding one");
 }
 
 TEST_F(ChaosRecordsTest, ASecondRecordNeedsARedelivery) {

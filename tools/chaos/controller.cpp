@@ -252,6 +252,10 @@ class Controller {
     w.killed = w.stopped = false;
     if (w.role == Role::Producer) settle_producer(w.slot);
     if (w.role == Role::Consumer) settle_consumer(w.slot);
+    // An at-most-once consumer that did not stop when asked may have taken
+    // one message with it (each holds at most one).
+    if (w.role == Role::Consumer && kAtMostOnce[w.group] && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+      ++amo_consumer_losses_;
     const bool asked_to_stop =
         w.role == Role::Producer ? shared_.ledger->stop_producers.load(kRelaxed) != 0
                                  : shared_.ledger->stop_consumers.load(kRelaxed) != 0;
@@ -432,7 +436,8 @@ class Controller {
   }
 
   // Every committed message recorded by each at-least-once group, a second
-  // record only where a redelivery explains it, none for a message never sent.
+  // record only where a redelivery explains it, none for a message never sent;
+  // at-most-once messages missing only as many as its consumers died holding.
   void check_records() {
     std::sort(in_doubt_.begin(), in_doubt_.end());
     std::vector<std::uint64_t> next;
@@ -441,7 +446,7 @@ class Controller {
       report_.messages += next.back();
     }
     report_.messages -= in_doubt_.size();
-    const RecordVerdict v = chaos::check_records(shape_, shared_, next, in_doubt_);
+    const RecordVerdict v = chaos::check_records(shape_, shared_, next, in_doubt_, amo_consumer_losses_);
     report_.lost += v.lost;
     report_.duplicates += v.duplicates;
     report_.corrupted += v.phantoms;
@@ -518,6 +523,7 @@ class Controller {
   int signal_fd_ = -1;
   std::vector<Worker> workers_;
   std::vector<InDoubt> in_doubt_;
+  std::uint64_t amo_consumer_losses_ = 0;  // at-most-once consumer incarnations killed or fenced
   std::optional<detail::MappedQueue> queue_;
   std::string last_stats_;
   ChaosReport report_;

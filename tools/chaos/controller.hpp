@@ -37,7 +37,7 @@ struct ChaosReport {
   std::uint64_t nacks = 0;
   std::uint64_t lease_lost = 0;     // acks refused: the lease had been taken back
   std::uint64_t in_doubt = 0;       // commits a killed producer may or may not have made
-  std::uint64_t amo_dropped = 0;    // at-most-once messages lost with a killed consumer (allowed)
+  std::uint64_t amo_dropped = 0;    // at-most-once messages lost with a killed or fenced consumer (allowed, one each)
   std::uint64_t consumer_kills = 0, producer_kills = 0, stops = 0, fenced = 0;
   std::uint64_t daemon_kills = 0, daemon_terms = 0, daemon_restarts = 0;
   std::uint64_t lost = 0, corrupted = 0, duplicates = 0, leaked = 0;

@@ -52,7 +52,11 @@ struct InDoubt {
 };
 
 // What the record map says once every worker is gone. `next[p]`: producer p's
-// first unused sequence number; `in_doubt` sorted.
+// first unused sequence number; `in_doubt` sorted: a sequence number in doubt
+// that any group recorded was committed, and every at-least-once group owes
+// it. `amo_may_drop`: how many at-most-once messages may be missing, one for
+// each at-most-once consumer that died or was fenced (each holds at most one);
+// more missing than that are losses.
 struct RecordVerdict {
   std::uint64_t lost = 0;         // at-least-once: committed, never recorded
   std::uint64_t duplicates = 0;   // recorded twice with no redelivery to explain it
@@ -61,7 +65,8 @@ struct RecordVerdict {
   std::vector<std::string> samples;  // a few of the failures, named
 };
 [[nodiscard]] RecordVerdict check_records(const RunShape& shape, const SharedLedger& shared,
-                                          std::span<const std::uint64_t> next, std::span<const InDoubt> in_doubt);
+                                          std::span<const std::uint64_t> next, std::span<const InDoubt> in_doubt,
+                                          std::uint64_t amo_may_drop);
 
 // Worker exit codes besides 0 (stopped when asked) and 1 (an error, printed).
 inline constexpr int kExitFenced = 10;  // the watchdog declared it dead: start a new one
