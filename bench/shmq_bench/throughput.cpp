@@ -37,10 +37,15 @@ struct alignas(128) RunClock {
   std::atomic<std::uint64_t> first_ns{UINT64_MAX};
   std::atomic<std::uint64_t> last_ns{0};
   std::atomic<std::uint64_t> received{0};
+  // Sum of tag_hash over every shmq message the consumers received, added by
+  // each consumer once at its end: equal to the sum over every message sent
+  // only if each arrived exactly once.
+  std::atomic<std::uint64_t> tag_sum{0};
   void reset() noexcept {
     first_ns = UINT64_MAX;
     last_ns = 0;
     received = 0;
+    tag_sum = 0;
   }
   void started() noexcept {
     std::uint64_t unset = UINT64_MAX;
@@ -61,7 +66,8 @@ struct Row {
   std::string transport;
   std::uint64_t size = 0;
   std::uint32_t producers = 1, consumers = 1;
-  std::uint64_t messages = 0;
+  std::uint64_t messages = 0;  // sent
+  std::uint64_t received = 0;  // counted by the consumers (uds: bytes / size)
   std::uint64_t ns = 0;
   std::string error;
   [[nodiscard]] double per_second() const { return ns == 0 ? 0 : static_cast<double>(messages) * 1e9 / static_cast<double>(ns); }
@@ -79,6 +85,17 @@ const char* strategy_name(shmq::WaitStrategy s) {
 
 void check(shmq::Status s, const char* what) {
   if (s != shmq::Status::Ok) throw std::runtime_error(std::string(what) + ": " + shmq::to_string(s));
+}
+
+// Each shmq message starts with its tag, producer << 48 | index; the
+// consumers sum a mix of the tags they receive.
+std::uint64_t message_tag(std::uint32_t producer, std::uint64_t index) noexcept {
+  return (std::uint64_t{producer} << 48) | index;
+}
+std::uint64_t tag_hash(std::uint64_t tag) noexcept {
+  tag = (tag ^ (tag >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  tag = (tag ^ (tag >> 27)) * 0x94D049BB133111EBULL;
+  return tag ^ (tag >> 31);
 }
 
 std::uint64_t sum_words(std::span<const std::byte> bytes) noexcept {
@@ -153,7 +170,11 @@ class ThroughputRun {
     const std::uint64_t first = clock_->first_ns;
     const std::uint64_t last = clock_->last_ns;
     row.messages += n;
+    row.received += clock_->received;
     row.ns += last > first ? last - first : 0;
+    // Every message once: the uds rows count bytes, the shmq rows check tags.
+    if (row.transport != "uds" && clock_->tag_sum != expected_tag_sum(n))
+      row.error = "the consumers did not receive every message exactly once (tag sums differ)";
   }
 
   [[nodiscard]] int cpu(std::size_t side) const { return pinned_ ? o_.cpus[side] : -1; }
@@ -164,19 +185,29 @@ class ThroughputRun {
       children.push_back(spawn(cpu(1), [&] { shmq_consumer(size, n); }, errors_[c]));
     for (std::uint32_t p = 0; p < o_.producers; ++p) {
       const std::uint64_t share = n / o_.producers + (p < n % o_.producers ? 1 : 0);
-      children.push_back(spawn(cpu(0), [&, share] { shmq_producer(size, share); }, errors_[o_.consumers + p]));
+      children.push_back(spawn(cpu(0), [&, p, share] { shmq_producer(size, p, share); }, errors_[o_.consumers + p]));
     }
     return children;
   }
 
-  void shmq_producer(std::uint64_t size, std::uint64_t count) const {
+  // What the consumers' tag_sum must be after a round of `n` messages.
+  [[nodiscard]] std::uint64_t expected_tag_sum(std::uint64_t n) const {
+    std::uint64_t sum = 0;
+    for (std::uint32_t p = 0; p < o_.producers; ++p)
+      for (std::uint64_t i = 0; i < n / o_.producers + (p < n % o_.producers ? 1 : 0); ++i)
+        sum += tag_hash(message_tag(p, i));
+    return sum;
+  }
+
+  void shmq_producer(std::uint64_t size, std::uint32_t p, std::uint64_t count) const {
     shmq::Client client({.ns = o_.ns});
     shmq::Producer producer = client.producer(queue_name(size), {wait_});
     std::vector<std::byte> payload(size, std::byte{0x5a});
     for (std::uint64_t i = 0; i < count; ++i) {
       shmq::Loan loan = producer.loan(size, kStall);
       check(loan.status(), "loan");
-      std::memcpy(payload.data(), &i, sizeof i);
+      const std::uint64_t tag = message_tag(p, i);
+      std::memcpy(payload.data(), &tag, sizeof tag);
       std::memcpy(loan.data().data(), payload.data(), size);
       check(loan.commit(size), "commit");
     }
@@ -186,6 +217,7 @@ class ThroughputRun {
     shmq::Client client({.ns = o_.ns});
     shmq::Consumer consumer = client.consumer(queue_name(size), "default", {wait_});
     std::uint64_t sum = 0;
+    std::uint64_t tags = 0;
     bool started = false;
     while (!clock_->done(total)) {
       shmq::Message m = consumer.receive(kReceivePoll);
@@ -194,10 +226,14 @@ class ThroughputRun {
       if (!started) clock_->started();
       started = true;
       sum += sum_words(m.data());  // the consumer reads what it was sent
+      std::uint64_t tag = 0;
+      std::memcpy(&tag, m.data().data(), sizeof tag);
+      tags += tag_hash(tag);
       check(m.ack(), "ack");
       if (clock_->add(1, total)) break;
     }
     sink_.store(sum, std::memory_order_relaxed);
+    clock_->tag_sum.fetch_add(tags, std::memory_order_relaxed);
   }
 
   // One writer, one reader, a write() per message; the reader takes whatever
@@ -268,6 +304,7 @@ class ThroughputRun {
                            {"producers", row->producers},
                            {"consumers", row->consumers},
                            {"messages", row->messages},
+                           {"received", row->transport == "uds" ? row->received / row->size : row->received},
                            {"msgs_per_s", rate},
                            {"bytes_per_s", rate * static_cast<double>(row->size)},
                            {"ratio_to_uds", ratio}});

@@ -94,7 +94,9 @@ TEST_F(BenchCli, ThroughputComparesShmqWithUds) {
   ASSERT_EQ(doc["results"].size(), 2U) << doc.dump();
   EXPECT_EQ(doc["results"][0]["transport"], "shmq-spin");
   EXPECT_EQ(doc["results"][0]["messages"], 20000);
+  EXPECT_EQ(doc["results"][0]["received"], 20000);
   EXPECT_EQ(doc["results"][1]["transport"], "uds");
+  EXPECT_EQ(doc["results"][1]["received"], 20000);
   EXPECT_GT(doc["results"][0]["msgs_per_s"].get<double>(), 0);
 }
 
@@ -107,6 +109,9 @@ TEST_F(BenchCli, ManyProducersAndConsumersDeliverEveryMessage) {
   EXPECT_EQ(doc["results"][0]["transport"], "shmq-adaptive");
   EXPECT_EQ(doc["results"][0]["producers"], 3);
   EXPECT_EQ(doc["results"][0]["messages"], 30000);
+  // Counted by the consumers; exit 0 also says each message arrived exactly
+  // once (the bench compares the tags the consumers saw with those sent).
+  EXPECT_EQ(doc["results"][0]["received"], 30000);
 }
 
 TEST_F(BenchCli, RecoveryTimesKilledAndStoppedConsumersAgainstTheTargets) {
