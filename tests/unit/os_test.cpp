@@ -340,7 +340,15 @@ TEST_F(SegmentTest, CreateReservesEveryPage) {
   EXPECT_GE(static_cast<std::uint64_t>(st.st_blocks) * 512, size);  // posix_fallocate ran
 }
 
-TEST_F(SegmentTest, FreeBytesIsPositive) { EXPECT_GT(shm_free_bytes(), 0u); }
+// A segment's bytes are reserved at creation: free space drops by its size
+// (by more than half of it, whatever other tests do to /dev/shm meanwhile).
+TEST_F(SegmentTest, FreeBytesDropsBySegmentsReservedBytes) {
+  constexpr std::size_t kSize = 32U << 20;
+  const std::uint64_t before = shm_free_bytes();
+  ASSERT_GT(before, 2 * kSize) << "/dev/shm is too small for this test";
+  const Segment s = Segment::create(name(), kSize, 0600);
+  EXPECT_LT(shm_free_bytes(), before - kSize / 2);
+}
 
 // ---- futex -----------------------------------------------------------------
 
