@@ -171,6 +171,7 @@ class Controller {
         w.stopped = false;
       }
     }
+    if (daemon_stopped_ && now >= daemon_resume_at_) resume_daemon();
     if (!daemon_.running() && now >= daemon_restart_at_ && !tearing_down_) start_daemon();
   }
 
@@ -204,9 +205,15 @@ class Controller {
     if (daemon_started_++ > 0) ++report_.daemon_restarts;
   }
 
+  void resume_daemon() {
+    if (daemon_.running()) (void)daemon_.signal(SIGCONT);
+    daemon_stopped_ = false;
+  }
+
   void on_daemon_exit(int status) {
     const std::string tail = daemon_.tail();
     daemon_.exited();
+    daemon_stopped_ = false;
     const bool expected = daemon_signalled_ || tearing_down_;
     daemon_signalled_ = false;
     if (!expected) fail("shmqd " + describe_exit(status) + " on its own: " + tail);
@@ -320,10 +327,18 @@ class Controller {
     }
   }
 
+  // From a quarter to three times the heartbeat timeout: some stops end
+  // unnoticed, most get a worker fenced (and make shmqd's every session
+  // look hung when it resumes).
+  std::chrono::milliseconds stop_length() {
+    return std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(
+        shape_.heartbeat_timeout.count() / 4, shape_.heartbeat_timeout.count() * 3)(rng_));
+  }
+
   void inject_one() {
     // Weights: kill a consumer 4, kill a producer 2, stop one 3, kill -9
-    // shmqd 1, SIGTERM shmqd 1.
-    const int pick = std::uniform_int_distribution<int>(0, o_.daemon_faults ? 10 : 8)(rng_);
+    // shmqd 1, SIGTERM shmqd 1, SIGSTOP shmqd 1.
+    const int pick = std::uniform_int_distribution<int>(0, o_.daemon_faults ? 11 : 8)(rng_);
     if (pick < 4) {
       if (Worker* w = random_worker(Role::Consumer, false)) kill_worker(*w, report_.consumer_kills);
     } else if (pick < 6) {
@@ -332,13 +347,15 @@ class Controller {
       Worker* w = random_worker(std::uniform_int_distribution<int>(0, 1)(rng_) == 0 ? Role::Producer : Role::Consumer,
                                 true);
       if (w != nullptr && ::kill(w->pid, SIGSTOP) == 0) {
-        // From a quarter to three times the heartbeat timeout: some stops end
-        // unnoticed, most get the process fenced.
-        const auto ms = std::uniform_int_distribution<std::int64_t>(
-            shape_.heartbeat_timeout.count() / 4, shape_.heartbeat_timeout.count() * 3)(rng_);
         w->stopped = true;
-        w->resume_at = Clock::now() + std::chrono::milliseconds(ms);
+        w->resume_at = Clock::now() + stop_length();
         ++report_.stops;
+      }
+    } else if (pick == 11) {
+      if (daemon_.running() && !daemon_signalled_ && !daemon_stopped_ && daemon_.signal(SIGSTOP)) {
+        daemon_stopped_ = true;
+        daemon_resume_at_ = Clock::now() + stop_length();
+        ++report_.daemon_stops;
       }
     } else if (daemon_.running() && !daemon_signalled_) {
       const int signo = pick == 9 ? SIGKILL : SIGTERM;
@@ -370,6 +387,7 @@ class Controller {
   void drain() {
     for (Worker& w : workers_)
       if (w.stopped && w.pid > 0 && ::kill(w.pid, SIGCONT) == 0) w.stopped = false;
+    if (daemon_stopped_) resume_daemon();
     shared_.ledger->stop_producers.store(1, std::memory_order_release);
     const Clock::time_point deadline = Clock::now() + o_.drain_timeout;
     daemon_restart_at_ = Clock::now();  // no more downtime
@@ -458,6 +476,7 @@ class Controller {
   // lock file: anything else left of the namespace leaked.
   void teardown() {
     tearing_down_ = true;
+    if (daemon_stopped_) resume_daemon();
     for (const Worker& w : workers_)
       if (w.pid > 0) ::kill(w.pid, SIGKILL);
     wait_for([&] { return alive(Role::Producer) + alive(Role::Consumer) == 0; }, Clock::now() + kStopLimit);
@@ -531,6 +550,8 @@ class Controller {
   Clock::time_point daemon_restart_at_{};
   int daemon_started_ = 0;
   bool daemon_signalled_ = false;
+  bool daemon_stopped_ = false;  // we sent shmqd SIGSTOP, SIGCONT due at daemon_resume_at_
+  Clock::time_point daemon_resume_at_{};
   bool tearing_down_ = false;
   bool interrupted_ = false;
 };
@@ -541,7 +562,7 @@ std::string ChaosReport::summary() const {
   char line[1024];
   std::snprintf(line, sizeof line,
                 "shmq-chaos: %s %.0f s: messages=%llu deliveries=%llu kills=%llu (consumers %llu, producers %llu) "
-                "stops=%llu fenced=%llu daemon_restarts=%llu (kill -9 %llu, SIGTERM %llu) redeliveries=%llu "
+                "stops=%llu fenced=%llu daemon_restarts=%llu (kill -9 %llu, SIGTERM %llu) daemon_stops=%llu redeliveries=%llu "
                 "nacks=%llu in_doubt=%llu amo_dropped=%llu lost=%llu corrupted=%llu duplicates=%llu leaked=%llu",
                 interrupted ? "INTERRUPTED" : passed() ? "PASS" : "FAIL", seconds,
                 static_cast<unsigned long long>(messages), static_cast<unsigned long long>(deliveries),
@@ -549,7 +570,8 @@ std::string ChaosReport::summary() const {
                 static_cast<unsigned long long>(consumer_kills), static_cast<unsigned long long>(producer_kills),
                 static_cast<unsigned long long>(stops), static_cast<unsigned long long>(fenced),
                 static_cast<unsigned long long>(daemon_restarts), static_cast<unsigned long long>(daemon_kills),
-                static_cast<unsigned long long>(daemon_terms), static_cast<unsigned long long>(redeliveries),
+                static_cast<unsigned long long>(daemon_terms), static_cast<unsigned long long>(daemon_stops),
+                static_cast<unsigned long long>(redeliveries),
                 static_cast<unsigned long long>(nacks), static_cast<unsigned long long>(in_doubt),
                 static_cast<unsigned long long>(amo_dropped), static_cast<unsigned long long>(lost),
                 static_cast<unsigned long long>(corrupted), static_cast<unsigned long long>(duplicates),

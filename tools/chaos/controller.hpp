@@ -21,7 +21,7 @@ struct ChaosOptions {
   std::chrono::milliseconds interval{100};   // between two faults
   std::chrono::seconds drain_timeout{60};
   std::uint64_t seed = 0;
-  bool daemon_faults = true;                  // kill and restart shmqd too
+  bool daemon_faults = true;                  // kill, stop and restart shmqd too
   std::string shmqd_path;
   std::string log_path;                       // shmqd's output
   bool progress = true;                       // a line on stderr every 10 s
@@ -39,7 +39,7 @@ struct ChaosReport {
   std::uint64_t in_doubt = 0;       // commits a killed producer may or may not have made
   std::uint64_t amo_dropped = 0;    // at-most-once messages lost with a killed or fenced consumer (allowed, one each)
   std::uint64_t consumer_kills = 0, producer_kills = 0, stops = 0, fenced = 0;
-  std::uint64_t daemon_kills = 0, daemon_terms = 0, daemon_restarts = 0;
+  std::uint64_t daemon_kills = 0, daemon_terms = 0, daemon_restarts = 0, daemon_stops = 0;
   std::uint64_t lost = 0, corrupted = 0, duplicates = 0, leaked = 0;
   std::vector<std::string> failures;  // one line each: what went wrong
   bool interrupted = false;

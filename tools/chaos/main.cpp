@@ -54,7 +54,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CL
       ->capture_default_str()->check(CLI::Range(static_cast<unsigned>(shmq::kMinHeartbeatTimeout.count()), 60'000U));
   app.add_option("--drain-timeout", drain_s, "Seconds the queue may take to empty after the faults")
       ->capture_default_str()->check(CLI::Range(1U, 3600U));
-  app.add_flag("--no-daemon-faults", no_daemon_faults, "Never kill shmqd");
+  app.add_flag("--no-daemon-faults", no_daemon_faults, "Never kill, stop or restart shmqd");
   app.add_option("--seed", o.seed, "Seed of the fault schedule (printed; default random)");
   app.add_option("--namespace", o.shape.ns, "Namespace of the run (must be unused)")->capture_default_str();
   app.add_option("--shmqd", o.shmqd_path, "The shmqd program (default: next to shmq-chaos, else $PATH)");
