@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <exception>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 #include <fcntl.h>
@@ -102,7 +103,7 @@ bool read_exact(int fd, void* buf, std::size_t n, std::chrono::milliseconds time
 }
 
 ProgramResult run_program(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                          const std::string& input) {
+                          const std::string& input, const std::vector<std::string>& env) {
   ::signal(SIGPIPE, SIG_IGN);  // a child that exits before reading its input must not kill the test
   int in[2], out[2], err[2];
   if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
@@ -110,12 +111,24 @@ ProgramResult run_program(const std::vector<std::string>& argv, std::chrono::mil
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The environment, built before fork (the child only dups and execs).
+  std::vector<char*> envp;
+  for (const std::string& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string& set) {
+      const std::size_t eq = set.find('=');
+      return entry.substr(0, entry.find('=')) == std::string_view(set).substr(0, eq);
+    });
+    if (!replaced) envp.push_back(*e);
+  }
+  envp.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(in[0], 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
-    ::execv(args[0], args.data());
+    ::execve(args[0], args.data(), envp.data());
     std::_Exit(127);
   }
   for (int fd : {in[0], out[1], err[1]}) ::close(fd);

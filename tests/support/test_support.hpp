@@ -55,8 +55,10 @@ struct ProgramResult {
 };
 
 // Runs argv[0] (a path) with `argv`, feeding it `input` on stdin, and waits
-// at most `timeout` (then SIGKILLs it). Captures stdout and stderr.
+// at most `timeout` (then SIGKILLs it). Captures stdout and stderr. `env`:
+// "NAME=VALUE" entries set (replacing any of the same name) in the program's
+// environment, which is otherwise this process's.
 ProgramResult run_program(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                          const std::string& input = {});
+                          const std::string& input = {}, const std::vector<std::string>& env = {});
 
 }  // namespace shmq::test

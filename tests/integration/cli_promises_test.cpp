@@ -1,0 +1,523 @@
+// shmq-cli's README promises, each checked against the real binaries (issue
+// 12): the exit codes 1, 6, 7 and 130; read commands join no session; the
+// namespace after the command and from $SHMQ_NAMESPACE; create's defaults;
+// the session states hung, fenced, dead and gone in stat and sessions; peek
+// never shows a torn message while producers run.
+//
+// Children are forked while the test holds no Client; every wait is bounded
+// and waits on a condition (a pipe, the registry, the CLI's own output).
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "children.hpp"
+#include "queue_segment.hpp"
+#include "registry.hpp"
+#include "shmq/shmq.hpp"
+#include "shmqd_process.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using shmq::test::ChildExit;
+using shmq::test::fail;
+using shmq::test::now_ms;
+using shmq::test::Pipe;
+using shmq::test::ProgramResult;
+using shmq::test::run_program;
+using shmq::test::SharedArray;
+using shmq::test::Shmqd;
+using shmq::test::TestNamespace;
+using shmq::test::Victim;
+
+const std::string kCli = SHMQ_TEST_SHMQ_CLI_PATH;
+constexpr auto kLimit = 60s;                  // only a broken program reaches it
+constexpr std::uint64_t kStateLimitMs = 20'000;  // a state the CLI must come to show
+
+std::string describe(const ProgramResult& r) {
+  return "exit " + std::to_string(r.exit.code) + " signal " + std::to_string(r.exit.signal) +
+         (r.exit.timed_out ? " (timed out)" : "") + "\nstdout: " + r.out + "\nstderr: " + r.err;
+}
+
+bool exited_with(const ProgramResult& r, int code) { return r.exit.exited && r.exit.code == code; }
+
+ProgramResult cli(const TestNamespace& ns, std::vector<std::string> args, const std::string& input = {}) {
+  args.insert(args.begin(), {kCli, "--namespace", ns.name()});
+  return run_program(args, kLimit, input);
+}
+
+// Polls `reached` until it holds or kStateLimitMs passed.
+template <class Condition>
+bool eventually(Condition reached) {
+  const std::uint64_t deadline = now_ms() + kStateLimitMs;
+  while (!reached()) {
+    if (now_ms() >= deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// `shmq-cli ARGS --json` parsed; null when it failed or printed no JSON.
+nlohmann::json cli_json(const TestNamespace& ns, std::vector<std::string> args) {
+  args.emplace_back("--json");
+  const ProgramResult r = cli(ns, std::move(args));
+  if (!exited_with(r, 0)) return nullptr;
+  return nlohmann::json::parse(r.out, nullptr, false);
+}
+
+void create_queue(const TestNamespace& ns, const std::string& queue, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"create", queue, "--capacity", "16", "--slot-size", "64"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const ProgramResult r = cli(ns, args);
+  ASSERT_TRUE(exited_with(r, 0)) << describe(r);
+}
+
+std::string segment_path(const TestNamespace& ns, const std::string& queue) {
+  return "/dev/shm/" + shmq::detail::queue_segment_name(ns.name(), queue);
+}
+
+// Every session word of the namespace's registry (state, generation, pid).
+std::vector<shmq::detail::Word> session_words(const TestNamespace& ns) {
+  const shmq::detail::Segment s = shmq::detail::open_or_create_registry(ns.name());
+  const shmq::detail::RegistryView reg = shmq::detail::open_registry_view(s.data(), s.size(), ns.name(), "registry");
+  std::vector<shmq::detail::Word> words;
+  for (std::uint32_t i = 0; i < shmq::detail::kMaxSessions; ++i)
+    words.push_back(reg.sessions[i].word.load(std::memory_order_acquire));
+  return words;
+}
+
+class CliPromises : public ::testing::Test {
+ protected:
+  TestNamespace ns_;
+};
+
+// ---- 1. exit codes ---------------------------------------------------------------
+
+TEST_F(CliPromises, ExitCode1ForACorruptSegment) {
+  create_queue(ns_, "q");
+  {
+    const int fd = ::open(segment_path(ns_, "q").c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    const char junk[16] = "not a header!!!";
+    ASSERT_EQ(::pwrite(fd, junk, sizeof junk, 0), static_cast<ssize_t>(sizeof junk));
+    ::close(fd);
+  }
+  const ProgramResult r = cli(ns_, {"stat", "q"});
+  EXPECT_TRUE(exited_with(r, 1)) << describe(r);
+  EXPECT_NE(r.err.find("shmq-cli: "), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+}
+
+TEST_F(CliPromises, ExitCode6WhenRecvGetsFewerThanAskedOrShmqdDoesNotAnswer) {
+  create_queue(ns_, "q");
+  ASSERT_TRUE(exited_with(cli(ns_, {"send", "q", "one"}), 0));
+  const ProgramResult r = cli(ns_, {"recv", "q", "-n", "2", "--timeout", "200"});
+  EXPECT_TRUE(exited_with(r, 6)) << describe(r);
+  EXPECT_NE(r.out.find("one"), std::string::npos) << "the one it got is printed: " << r.out;
+  const ProgramResult w = cli(ns_, {"wait-ready", "--timeout", "0"});
+  EXPECT_TRUE(exited_with(w, 6)) << describe(w);
+}
+
+TEST_F(CliPromises, ExitCode7WhenSendFindsTheQueueFull) {
+  ASSERT_TRUE(exited_with(cli(ns_, {"create", "q", "--capacity", "2", "--slot-size", "64"}), 0));
+  ASSERT_TRUE(exited_with(cli(ns_, {"send", "q"}, "a\nb\n"), 0));
+  const ProgramResult r = cli(ns_, {"send", "q", "c"});
+  EXPECT_TRUE(exited_with(r, 7)) << describe(r);
+  const ProgramResult waited = cli(ns_, {"send", "q", "c", "--timeout", "100"});
+  EXPECT_TRUE(exited_with(waited, 7)) << describe(waited);
+}
+
+// recv waiting on an empty queue, interrupted (SIGINT as Ctrl-C, SIGTERM):
+// exit 130, and it detached first (its session is gone from the registry).
+TEST_F(CliPromises, ExitCode130WhenAWaitingRecvIsInterrupted) {
+  create_queue(ns_, "q");
+  for (const int signo : {SIGINT, SIGTERM}) {
+    SCOPED_TRACE(strsignal(signo));
+    Victim recv([&] {
+      const int null = ::open("/dev/null", O_RDWR);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      const std::string ns = ns_.name();
+      ::execl(kCli.c_str(), kCli.c_str(), "--namespace", ns.c_str(), "recv", "q", static_cast<char*>(nullptr));
+      return 127;
+    });
+    // Waiting once its session is attached to q as a consumer.
+    const auto attached = [&] {
+      const nlohmann::json j = cli_json(ns_, {"sessions"});
+      if (j.is_null()) return false;
+      for (const auto& s : j["sessions"])
+        if (s["pid"] == recv.pid() && !s["queues"].empty()) return true;
+      return false;
+    };
+    ASSERT_TRUE(eventually(attached)) << "recv never attached";
+    ASSERT_TRUE(recv.signal(signo));
+    const ChildExit e = recv.wait(kLimit);
+    EXPECT_TRUE(e.exited && e.code == 130) << "exited " << e.exited << " code " << e.code << " signal " << e.signal;
+    const nlohmann::json after = cli_json(ns_, {"sessions"});
+    EXPECT_TRUE(after["sessions"].empty()) << after.dump();
+  }
+}
+
+// ---- 2. read commands join no session ----------------------------------------
+
+TEST_F(CliPromises, ReadCommandsLeaveTheSessionTableAsItWas) {
+  create_queue(ns_, "q");
+  ASSERT_TRUE(exited_with(cli(ns_, {"send", "q", "hello"}), 0));
+  const std::vector<shmq::detail::Word> before = session_words(ns_);
+  const std::vector<std::vector<std::string>> reads{
+      {"list"},          {"list", "--json"},      {"stat", "q"},        {"stat", "q", "--json"},
+      {"peek", "q"},     {"peek", "q", "--json"}, {"sessions"},         {"sessions", "--json"},
+      {"check"},         {"check", "q", "--json"}, {"dlq", "q", "list"}, {"dlq", "q", "list", "--json"},
+      {"watch", "q", "--count", "1"},             {"watch", "--count", "1", "--json"}};
+  for (const auto& args : reads) {
+    std::string what;
+    for (const std::string& a : args) what += a + " ";
+    const ProgramResult r = cli(ns_, args);
+    EXPECT_TRUE(exited_with(r, 0)) << what << describe(r);
+    EXPECT_EQ(session_words(ns_), before) << what << "changed the session table";
+  }
+  // The message is still there, never delivered.
+  const nlohmann::json st = cli_json(ns_, {"stat", "q"});
+  EXPECT_EQ(st["groups"][0]["ready"], 1);
+  EXPECT_EQ(st["groups"][0]["delivered"], 0);
+}
+
+// DESIGN.md section 6: a 0640 queue can be observed by its group. The reader
+// here (nobody, in group users) may read the queue and the registry and write
+// neither. DISABLED: it fails today. The read commands open the registry and
+// the queue with Segment::open, which maps read-write, so each exits 4
+// ("permission denied") for such a reader. The README does not promise it
+// (it says only that they join no session and write nothing); DESIGN.md does.
+// Fixing it needs a read-only Segment::open in lib/src/os.cpp used by the
+// CLI's read commands; enable this test with that change.
+TEST_F(CliPromises, DISABLED_ReadCommandsWorkWithOnlyReadPermission) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the reader as nobody";
+  constexpr uid_t kNobody = 65534;
+  constexpr gid_t kNogroup = 65534;
+  constexpr gid_t kUsers = 100;
+  create_queue(ns_, "q", {"--mode", "0640"});
+  ASSERT_TRUE(exited_with(cli(ns_, {"send", "q", "hello"}), 0));
+  for (const std::string& path :
+       {segment_path(ns_, "q"), "/dev/shm/" + shmq::detail::registry_segment_name(ns_.name())}) {
+    ASSERT_EQ(::chown(path.c_str(), 0, kUsers), 0) << path << ": " << std::strerror(errno);
+    ASSERT_EQ(::chmod(path.c_str(), 0640), 0) << path << ": " << std::strerror(errno);
+  }
+  const std::vector<std::vector<std::string>> reads{{"list", "--json"},  {"stat", "q"},     {"peek", "q", "--json"},
+                                                    {"sessions"},        {"check", "q"},    {"dlq", "q", "list"},
+                                                    {"watch", "q", "--count", "1"}};
+  SharedArray<int> codes(reads.size());
+  SharedArray<char> first_error(512);
+  shmq::test::Child reader([&] {
+    const gid_t groups[] = {kUsers};
+    if (::setgroups(1, groups) != 0 || ::setgid(kNogroup) != 0 || ::setuid(kNobody) != 0)
+      return fail(2, "setuid: %s", std::strerror(errno));
+    for (std::size_t i = 0; i < reads.size(); ++i) {
+      const ProgramResult r = cli(ns_, reads[i]);
+      codes[i] = r.exit.exited ? r.exit.code : 100 + r.exit.signal;
+      // list reports a queue it cannot open in its JSON, and still exits 0.
+      if (codes[i] == 0 && r.out.find("\"error\"") != std::string::npos) codes[i] = 200;
+      if (codes[i] != 0 && first_error[0] == 0)
+        std::snprintf(&first_error[0], first_error.size(), "%s%s", r.err.c_str(), r.out.substr(0, 200).c_str());
+    }
+    return 0;
+  });
+  ASSERT_TRUE(shmq::test::exited_cleanly(reader.wait(kLimit)));
+  for (std::size_t i = 0; i < reads.size(); ++i) EXPECT_EQ(codes[i], 0) << reads[i][0] << ": " << &first_error[0];
+}
+
+// ---- 3. where the namespace comes from --------------------------------------------
+
+TEST_F(CliPromises, NamespaceIsTakenAfterTheCommandAndFromTheEnvironment) {
+  create_queue(ns_, "here");
+  const auto names = [](const ProgramResult& r) {
+    std::string out;
+    const nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    if (j.is_discarded()) return out;
+    out = j["namespace"].get<std::string>() + ":";
+    for (const auto& q : j["queues"]) out += q["name"].get<std::string>();
+    return out;
+  };
+  const std::string want = ns_.name() + ":here";
+  const ProgramResult after = run_program({kCli, "list", "--json", "--namespace", ns_.name()}, kLimit);
+  EXPECT_TRUE(exited_with(after, 0)) << describe(after);
+  EXPECT_EQ(names(after), want);
+
+  const std::vector<std::string> env{"SHMQ_NAMESPACE=" + ns_.name()};
+  const ProgramResult from_env = run_program({kCli, "list", "--json"}, kLimit, {}, env);
+  EXPECT_TRUE(exited_with(from_env, 0)) << describe(from_env);
+  EXPECT_EQ(names(from_env), want);
+
+  // The flag wins over the environment, before or after the command.
+  const TestNamespace other;
+  const std::vector<std::string> other_env{"SHMQ_NAMESPACE=" + other.name()};
+  EXPECT_EQ(names(run_program({kCli, "--namespace", ns_.name(), "list", "--json"}, kLimit, {}, other_env)), want);
+  EXPECT_EQ(names(run_program({kCli, "list", "--namespace", ns_.name(), "--json"}, kLimit, {}, other_env)), want);
+  const ProgramResult empty = run_program({kCli, "list", "--json"}, kLimit, {}, other_env);
+  EXPECT_EQ(names(empty), other.name() + ":") << describe(empty);
+}
+
+// ---- 4. create's defaults ------------------------------------------------------
+
+void expect_documented_defaults(const TestNamespace& ns, const std::string& queue) {
+  const nlohmann::json j = cli_json(ns, {"stat", queue});
+  ASSERT_FALSE(j.is_null());
+  EXPECT_EQ(j["dlq_capacity"], 64) << j.dump();
+  ASSERT_EQ(j["groups"].size(), 1U) << j.dump();
+  const nlohmann::json& g = j["groups"][0];
+  EXPECT_EQ(g["name"], "default");
+  EXPECT_EQ(g["mode"], "at-least-once");
+  EXPECT_EQ(g["max_deliveries"], 5);
+  EXPECT_EQ(g["lease_timeout_ms"], 30000);
+  struct stat st {};
+  ASSERT_EQ(::stat(segment_path(ns, queue).c_str(), &st), 0) << std::strerror(errno);
+  EXPECT_EQ(st.st_mode & 07777, 0600U) << std::oct << (st.st_mode & 07777);
+}
+
+TEST_F(CliPromises, CreateWithOnlyTheRequiredFlagsHasTheDocumentedDefaults) {
+  const ProgramResult direct = cli(ns_, {"create", "direct", "--capacity", "8", "--slot-size", "32"});
+  ASSERT_TRUE(exited_with(direct, 0)) << describe(direct);
+  ASSERT_NE(direct.out.find("directly"), std::string::npos) << direct.out;
+  expect_documented_defaults(ns_, "direct");
+
+  Shmqd daemon(ns_);
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
+  const ProgramResult by_daemon = cli(ns_, {"create", "served", "--capacity", "8", "--slot-size", "32"});
+  ASSERT_TRUE(exited_with(by_daemon, 0)) << describe(by_daemon);
+  ASSERT_NE(by_daemon.out.find("by shmqd"), std::string::npos) << by_daemon.out;
+  expect_documented_defaults(ns_, "served");
+}
+
+// ---- 5. session states in stat and sessions ------------------------------------
+
+shmq::ClientOptions quick_heartbeat(const TestNamespace& ns) {
+  shmq::ClientOptions o;
+  o.ns = ns.name();
+  o.heartbeat_interval = 20ms;
+  o.heartbeat_timeout = 200ms;
+  return o;
+}
+
+// A consumer of q that leases one message, reports its session and that it
+// holds it, and waits to be stopped or killed.
+int holding_consumer(const TestNamespace& ns, std::atomic<std::uint32_t>& session, const Pipe& holding) {
+  shmq::Client c(quick_heartbeat(ns));
+  session = c.session_id();
+  shmq::Consumer consumer = c.consumer("q");
+  const shmq::Message m = consumer.receive(20s);
+  if (!m) return fail(70, "receive: %s", shmq::to_string(m.status()));
+  if (!holding.signal()) return fail(71, "cannot report holding");
+  ::pause();
+  return 0;
+}
+
+// The state `shmq-cli stat q --json` gives consumer `owner` of group 0 ("" if
+// it lists none), and the one it gives session `owner` among the sessions.
+std::string consumer_state(const TestNamespace& ns, std::uint32_t owner) {
+  const nlohmann::json j = cli_json(ns, {"stat", "q"});
+  if (j.is_null()) return "";
+  for (const auto& c : j["groups"][0]["consumers"])
+    if (c["session"] == owner) return c["state"];
+  return "";
+}
+std::string stat_session_state(const TestNamespace& ns, std::uint32_t owner) {
+  const nlohmann::json j = cli_json(ns, {"stat", "q"});
+  if (j.is_null()) return "";
+  for (const auto& s : j["sessions"])
+    if (s["session"] == owner) return s["state"];
+  return "";
+}
+// The state `shmq-cli sessions --json` gives session `owner` ("" if not listed).
+std::string sessions_state(const TestNamespace& ns, std::uint32_t owner) {
+  const nlohmann::json j = cli_json(ns, {"sessions"});
+  if (j.is_null()) return "";
+  for (const auto& s : j["sessions"])
+    if (s["session"] == owner) return s["state"];
+  return "";
+}
+// The text line of `shmq-cli ARGS` that names `pid`.
+std::string line_naming(const TestNamespace& ns, const std::vector<std::string>& args, pid_t pid) {
+  const ProgramResult r = cli(ns, args);
+  const std::string p = " " + std::to_string(pid) + " ";
+  std::size_t start = 0;
+  for (std::size_t end; (end = r.out.find('\n', start)) != std::string::npos; start = end + 1) {
+    const std::string line = " " + r.out.substr(start, end - start) + " ";
+    if (line.find(p) != std::string::npos) return line;
+  }
+  return "";
+}
+bool shows(const std::string& line, const std::string& state) { return line.find(" " + state + " ") != std::string::npos; }
+
+// Without shmqd nobody fences a stopped consumer: it stays hung.
+TEST_F(CliPromises, StoppedConsumerIsHungWithoutShmqd) {
+  create_queue(ns_, "q");
+  ASSERT_TRUE(exited_with(cli(ns_, {"send", "q", "m"}), 0));
+  SharedArray<std::atomic<std::uint32_t>> session(1);
+  Pipe holding;
+  Victim victim([&] { return holding_consumer(ns_, session[0], holding); });
+  ASSERT_TRUE(holding.wait(kLimit));
+  const std::uint32_t o = session[0].load();
+  EXPECT_EQ(consumer_state(ns_, o), "alive");
+  EXPECT_EQ(sessions_state(ns_, o), "alive");
+  ASSERT_TRUE(victim.signal(SIGSTOP));
+  EXPECT_TRUE(eventually([&] { return consumer_state(ns_, o) == "hung"; })) << consumer_state(ns_, o);
+  EXPECT_EQ(stat_session_state(ns_, o), "hung");
+  EXPECT_EQ(sessions_state(ns_, o), "hung");
+  const std::string stat_line = line_naming(ns_, {"stat", "q"}, victim.pid());
+  EXPECT_TRUE(shows(stat_line, "hung")) << stat_line;
+  const std::string sessions_line = line_naming(ns_, {"sessions"}, victim.pid());
+  EXPECT_TRUE(shows(sessions_line, "hung")) << sessions_line;
+}
+
+// With shmqd the stopped consumer is fenced (and its lease taken back).
+TEST_F(CliPromises, StoppedConsumerIsFencedByShmqd) {
+  Shmqd daemon(ns_);
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
+  create_queue(ns_, "q");
+  ASSERT_TRUE(exited_with(cli(ns_, {"send", "q", "m"}), 0));
+  SharedArray<std::atomic<std::uint32_t>> session(1);
+  Pipe holding;
+  Victim victim([&] { return holding_consumer(ns_, session[0], holding); });
+  ASSERT_TRUE(holding.wait(kLimit));
+  const std::uint32_t o = session[0].load();
+  ASSERT_TRUE(victim.signal(SIGSTOP));
+  EXPECT_TRUE(eventually([&] { return sessions_state(ns_, o) == "fenced"; })) << daemon.err();
+  EXPECT_EQ(stat_session_state(ns_, o), "fenced");
+  const std::string stat_line = line_naming(ns_, {"stat", "q"}, victim.pid());
+  EXPECT_TRUE(shows(stat_line, "fenced")) << stat_line;
+  const std::string sessions_line = line_naming(ns_, {"sessions"}, victim.pid());
+  EXPECT_TRUE(shows(sessions_line, "fenced")) << sessions_line;
+}
+
+// Killed with no shmqd to recover it: the registry still names it (dead);
+// once its entry is Free, its lease names a session that has left (gone).
+TEST_F(CliPromises, KilledConsumerIsDeadThenGoneOnceItsEntryIsFree) {
+  create_queue(ns_, "q");
+  ASSERT_TRUE(exited_with(cli(ns_, {"send", "q", "m"}), 0));
+  SharedArray<std::atomic<std::uint32_t>> session(1);
+  Pipe holding;
+  Victim victim([&] { return holding_consumer(ns_, session[0], holding); });
+  ASSERT_TRUE(holding.wait(kLimit));
+  const std::uint32_t o = session[0].load();
+  const pid_t pid = victim.pid();
+  ASSERT_TRUE(victim.signal(SIGKILL));
+  (void)victim.wait(kLimit);
+  EXPECT_EQ(consumer_state(ns_, o), "dead");
+  EXPECT_EQ(sessions_state(ns_, o), "dead");
+  EXPECT_TRUE(shows(line_naming(ns_, {"stat", "q"}, pid), "dead")) << line_naming(ns_, {"stat", "q"}, pid);
+  EXPECT_TRUE(shows(line_naming(ns_, {"sessions"}, pid), "dead")) << line_naming(ns_, {"sessions"}, pid);
+
+  // Its entry freed as a detach would, the lease left behind.
+  {
+    const shmq::detail::Segment s = shmq::detail::open_or_create_registry(ns_.name());
+    const shmq::detail::RegistryView reg =
+        shmq::detail::open_registry_view(s.data(), s.size(), ns_.name(), "registry");
+    ASSERT_TRUE(shmq::detail::release_session(reg, o));
+  }
+  EXPECT_EQ(consumer_state(ns_, o), "gone");
+  EXPECT_EQ(sessions_state(ns_, o), "") << "a Free entry is no session";
+  const ProgramResult text = cli(ns_, {"stat", "q"});
+  EXPECT_NE(text.out.find(" gone"), std::string::npos) << text.out;
+}
+
+// ---- 6. peek never shows a torn message ---------------------------------------
+
+std::uint32_t fnv1a(std::string_view s) {
+  std::uint32_t h = 2166136261U;
+  for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 16777619U;
+  return h;
+}
+
+// "P<k>:<i>:<filler>:" + its checksum in hex; the filler's length and letter change with i.
+std::string checked_message(int k, std::uint64_t i) {
+  std::string m = "P" + std::to_string(k) + ":" + std::to_string(i) + ":" +
+                  std::string(5 + (i * 7) % 60, static_cast<char>('a' + i % 26)) + ":";
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", fnv1a(m));
+  return m + hex;
+}
+
+bool checksum_ok(const std::string& m) {
+  const std::size_t colon = m.rfind(':');
+  if (colon == std::string::npos || m.size() - colon != 9) return false;
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", fnv1a(std::string_view(m).substr(0, colon + 1)));
+  return m.compare(colon + 1, 8, hex) == 0;
+}
+
+TEST_F(CliPromises, PeekNeverShowsATornMessageWhileProducersRun) {
+  constexpr int kProducers = 2;
+  ASSERT_TRUE(exited_with(cli(ns_, {"create", "q", "--capacity", "8", "--slot-size", "128"}), 0));
+  SharedArray<std::atomic<int>> stop(1);
+  Pipe started;
+  std::vector<std::unique_ptr<Victim>> children;
+  for (int k = 0; k < kProducers; ++k) {
+    children.push_back(std::make_unique<Victim>([&, k] {
+      shmq::ClientOptions o;
+      o.ns = ns_.name();
+      shmq::Client c(o);
+      shmq::Producer p = c.producer("q");
+      if (!started.signal()) return fail(70, "cannot report start");
+      for (std::uint64_t i = 0; stop[0].load() == 0; ++i) {
+        const std::string m = checked_message(k, i);
+        (void)p.try_send(std::as_bytes(std::span(m.data(), m.size())));
+      }
+      return 0;
+    }));
+  }
+  children.push_back(std::make_unique<Victim>([&] {  // keeps slots turning over
+    shmq::ClientOptions o;
+    o.ns = ns_.name();
+    shmq::Client c(o);
+    shmq::Consumer consumer = c.consumer("q");
+    if (!started.signal()) return fail(70, "cannot report start");
+    while (stop[0].load() == 0) {
+      shmq::Message m = consumer.receive(10ms);
+      if (m) (void)m.ack();
+    }
+    return 0;
+  }));
+  for (int i = 0; i <= kProducers; ++i) ASSERT_TRUE(started.wait(kLimit));
+
+  std::size_t shown = 0;
+  int runs = 0;
+  const std::uint64_t deadline = now_ms() + 15'000;
+  for (; runs < 300 && now_ms() < deadline; ++runs) {
+    const ProgramResult r = cli(ns_, {"peek", "q", "-n", "8", "--json"});
+    ASSERT_TRUE(exited_with(r, 0)) << describe(r);
+    std::size_t start = 0;
+    for (std::size_t end; (end = r.out.find('\n', start)) != std::string::npos; start = end + 1) {
+      const nlohmann::json m = nlohmann::json::parse(r.out.substr(start, end - start));
+      ASSERT_TRUE(m.contains("data")) << m.dump();
+      const std::string data = m["data"];
+      EXPECT_TRUE(checksum_ok(data)) << "torn: " << data;
+      EXPECT_EQ(m["size"], data.size());
+      ++shown;
+    }
+  }
+  stop[0] = 1;
+  for (auto& child : children) EXPECT_TRUE(shmq::test::exited_cleanly(child->wait(kLimit)));
+  std::printf("peek: %d runs showed %zu messages\n", runs, shown);
+  EXPECT_GT(shown, 0U);
+}
+
+}  // namespace
