@@ -8,8 +8,10 @@
 //            futex += 1; futex_wake_all
 // All four are seq_cst, so either the waker sees a raised lane and changes the
 // futex word (the waiter's futex_wait returns at once), or the waiter's retry
-// sees the new state. Waits are cut into slices, so even a wake-up lost to a
-// crashed process only costs one slice.
+// sees the new state. Waits are cut into slices (park_slice(), 100 ms), so
+// even a wake-up lost to a crashed process only costs one slice. A test build
+// (SHMQ_TEST_HOOKS) can make the slice huge, so that a lost wake-up hangs and
+// its test fails instead of passing one slice late.
 #pragma once
 
 #include <atomic>
@@ -36,6 +38,15 @@ struct ParkSite {
 };
 
 inline constexpr std::chrono::milliseconds kParkSlice{100};
+
+#if SHMQ_TEST_HOOKS
+// The slice of every park in this process (and its children forked later).
+std::chrono::nanoseconds park_slice() noexcept;
+// Test hook: sets it; kParkSlice until called.
+void set_park_slice(std::chrono::nanoseconds slice) noexcept;
+#else
+inline constexpr std::chrono::nanoseconds park_slice() noexcept { return kParkSlice; }
+#endif
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -72,7 +83,7 @@ Status park_once(Try& try_once, Status again, const ParkSite& site, std::uint64_
     const std::uint64_t now = monotonic_ns();
     const auto left = std::chrono::nanoseconds(deadline_ns > now ? deadline_ns - now : 0);
     if (left.count() > 0)
-      futex_wait(reinterpret_cast<const std::uint32_t*>(site.futex), seen, std::min<std::chrono::nanoseconds>(left, kParkSlice));
+      futex_wait(reinterpret_cast<const std::uint32_t*>(site.futex), seen, std::min(left, park_slice()));
   }
   lower_lane(*site.lanes, site.session_index);
   return s;

@@ -397,9 +397,21 @@ TEST_F(FutexTest, WaitReturnsAtOnceWhenValueDiffers) {
             0);
 }
 
+// Harmless: the word is left as it was, and the wake is not remembered: a wait
+// that comes after it still sleeps until its timeout, as if no wake had been.
 TEST_F(FutexTest, WakeWithoutWaitersIsHarmless) {
-  const std::uint32_t word = 0;
-  futex_wake_all(&word);
+  Segment s = Segment::create(name(), 4096, 0600);
+  auto* word = reinterpret_cast<std::uint32_t*>(s.data());
+  *word = 7;
+  EXPECT_EQ(run_in_child([word] {
+              futex_wake_all(word);
+              if (*word != 7) return 1;
+              const std::uint64_t start = monotonic_ns();
+              futex_wait(word, 7, 20ms);
+              return monotonic_ns() - start >= 20'000'000U ? 0 : 2;
+            }),
+            0);
+  EXPECT_EQ(*word, 7U);
 }
 
 // ---- processes -------------------------------------------------------------
