@@ -95,6 +95,16 @@ RecoveryResult recover_session(const QueueView& q, Owner dead, bool may_still_ru
   return r;
 }
 
+bool recover_dead_session(const RegistryView& reg, std::span<QueueRecovery> queues, Owner dead) noexcept {
+  (void)fence_session(reg, dead);
+  for (QueueRecovery& qr : queues) {
+    const QueueView& q = *qr.view;
+    qr.attached = q.attachments[owner_index(dead)].owner.load(kAcquire) == dead;
+    qr.result = qr.attached ? recover_session(q, dead, false) : RecoveryResult{};
+  }
+  return release_session(reg, dead);
+}
+
 ExpiryResult expire_group_leases(const QueueView& q, std::uint32_t g, std::uint64_t now_ms, Owner me) noexcept {
   ExpiryResult r;
   const GroupInfo& gi = q.group_info(g);
