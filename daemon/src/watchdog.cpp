@@ -60,6 +60,7 @@ std::string result_text(const detail::RecoveryResult& r, bool may_still_run) {
   add(r.dead_letters_finished, "dead-letter move finished", "dead-letter moves finished");
   add(r.dlq_entries_freed, "half-written dead letter freed", "half-written dead letters freed");
   add(r.parked_fixed, "parked waiter uncounted", "parked waiters uncounted");
+  add(r.redeliveries_announced, "redelivery announced", "redeliveries announced");
   return s;
 }
 
