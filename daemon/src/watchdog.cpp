@@ -60,6 +60,7 @@ std::string result_text(const detail::RecoveryResult& r, bool may_still_run) {
   add(r.dead_letters_finished, "dead-letter move finished", "dead-letter moves finished");
   add(r.dlq_entries_freed, "half-written dead letter freed", "half-written dead letters freed");
   add(r.parked_fixed, "parked waiter uncounted", "parked waiters uncounted");
+  add(r.redeliveries_announced, "redelivery announced", "redeliveries announced");
   return s;
 }
 
@@ -264,11 +265,29 @@ void Watchdog::on_pidfd(std::uint32_t index) noexcept {
 
 void Watchdog::handle_dead(std::uint32_t index, const char* why) noexcept {
   Tracked& t = sessions_[index];
-  // Fenced first: should the process not be gone after all, its late writes fail.
-  (void)detail::fence_session(registry_, t.owner);
   refresh_queues();  // a queue created since the last refresh may hold its leases
-  if (!recover(t, false, why)) spdlog::info("session {} {}: it held nothing", t.name, why);
-  (void)detail::release_session(registry_, t.owner);
+  try {
+    recovering_.clear();  // keeps its capacity: allocates only when queues were added
+    for (auto& [name, q] : queues_) recovering_.push_back({.view = &q.mapped.view, .attached = false, .result = {}});
+  } catch (const std::exception& e) {
+    // Fenced at least; still tracked, so the next event or tick tries again.
+    (void)detail::fence_session(registry_, t.owner);
+    spdlog::error("session {} {}: cannot recover it now: {}", t.name, why, e.what());
+    return;
+  }
+  // Fence, recover every attached queue, release: the library's one sequence.
+  (void)detail::recover_dead_session(registry_, recovering_, t.owner);
+  bool any = false;
+  auto r = recovering_.begin();
+  for (auto& [name, q] : queues_) {
+    if (r->result.total() != 0) {
+      any = true;
+      detail::wake_everyone(q.mapped.view);
+      log_recovery(name, t, r->result, false, why);
+    }
+    ++r;
+  }
+  if (!any) spdlog::info("session {} {}: it held nothing", t.name, why);
   untrack(index);
 }
 
@@ -297,11 +316,16 @@ bool Watchdog::recover_in(const std::string& name, const detail::QueueView& v, c
   const detail::RecoveryResult r = detail::recover_session(v, t.owner, may_still_run);
   if (r.total() == 0) return false;
   detail::wake_everyone(v);
+  log_recovery(name, t, r, may_still_run, why);
+  return true;
+}
+
+void Watchdog::log_recovery(const std::string& name, const Tracked& t, const detail::RecoveryResult& r,
+                            bool may_still_run, const char* why) noexcept {
   try {
     spdlog::info("session {} {}: queue {}: {}", t.name, why, name, result_text(r, may_still_run));
   } catch (...) {  // NOLINT(bugprone-empty-catch): a log line that cannot be allocated is lost, the recovery is not
   }
-  return true;
 }
 
 bool Watchdog::recover_fenced_in(const std::string& name, const detail::QueueView& v) noexcept {

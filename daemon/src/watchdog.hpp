@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "config.hpp"
 #include "event_loop.hpp"
@@ -98,7 +99,8 @@ class Watchdog {
   void check(std::uint32_t index, detail::Word word, std::uint64_t now_ns);
   void untrack(std::uint32_t index) noexcept;
   void on_pidfd(std::uint32_t index) noexcept;
-  // Fences, recovers every attached queue (the process is gone) and releases.
+  // Fences, recovers every attached queue (the process is gone) and releases:
+  // detail::recover_dead_session, then a log line per queue.
   void handle_dead(std::uint32_t index, const char* why) noexcept;
   // Fences and recovers what may be taken from a process that may resume.
   void handle_hung(std::uint32_t index, std::uint64_t age_ns, std::uint64_t timeout_ns) noexcept;
@@ -108,6 +110,8 @@ class Watchdog {
   // The same in one queue.
   static bool recover_in(const std::string& name, const detail::QueueView& v, const Tracked& t, bool may_still_run,
                   const char* why) noexcept;
+  static void log_recovery(const std::string& name, const Tracked& t, const detail::RecoveryResult& r,
+                           bool may_still_run, const char* why) noexcept;
   // Takes back what fenced sessions that still run stamped since they were
   // fenced (a claim raced with the fence, then the process stopped again).
   bool recover_fenced_in(const std::string& name, const detail::QueueView& v) noexcept;
@@ -131,6 +135,7 @@ class Watchdog {
   std::uint64_t resumed_ns_ = 0;  // the last tick after shmqd itself stalled
   std::array<Tracked, detail::kMaxSessions> sessions_{};
   std::map<std::string, Queue> queues_;
+  std::vector<detail::QueueRecovery> recovering_;  // handle_dead's list of queues_, reused
   // Queues that failed to open: since when, and whether that was logged.
   struct Unusable {
     std::uint64_t since_ns = 0;

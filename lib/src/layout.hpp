@@ -64,6 +64,11 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 //   +----------------+----------+------+----------------+
 //
 // owner: the session holding the word (0 = nobody) = generation << 8 | index.
+//        In a Pending lease word: the session that made it Pending (nack,
+//        give-back after a fence, expiry) and may not yet have bumped the
+//        group's redelivery generation; its recovery bumps the generation and
+//        clears it. 0 when nobody owes the bump. Readers of Pending words take
+//        them whatever the owner.
 // lap:   position / capacity, modulo 2^24; compared only for equality with the
 //        lap a caller expects, so the wrap is harmless.
 using Word = std::uint64_t;
@@ -84,7 +89,7 @@ enum class SlotState : std::uint8_t {
 enum class LeaseState : std::uint8_t {
   Done = 0,            // this group is finished with the slot's lap
   Leased = 1,          // delivered to owner, not yet acked
-  Pending = 2,         // waiting for redelivery (nack, expiry, recovery)
+  Pending = 2,         // waiting for redelivery (nack, expiry, recovery); owner: see above
   DeadLettering = 3,   // owner is copying it to the dead-letter area
 };
 

@@ -52,7 +52,13 @@ void recover_leases(const QueueView& q, Owner dead, RecoveryResult& r) noexcept 
       const std::uint32_t lap = word_lap(w);
       const Word done = lease_word(lap, LeaseState::Done, 0, kNoOwner);
       const Word pending = lease_word(lap, LeaseState::Pending, word_count(w), kNoOwner);
-      if (lease_state(w) == LeaseState::Leased) {
+      if (lease_state(w) == LeaseState::Pending) {
+        // Made Pending by `dead` (nack, give-back, expiry), which may have
+        // died before bumping the generation: bumped here, before the owner
+        // is cleared, so a recovery killed in between bumps again.
+        q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
+        if (le.word.compare_exchange_strong(w, pending, kSeqCst)) ++r.redeliveries_announced;
+      } else if (lease_state(w) == LeaseState::Leased) {
         if (le.word.compare_exchange_strong(w, at_most_once ? done : pending, kSeqCst))
           ++(at_most_once ? released : requeued);
       } else if (lease_state(w) == LeaseState::DeadLettering) {
@@ -95,6 +101,16 @@ RecoveryResult recover_session(const QueueView& q, Owner dead, bool may_still_ru
   return r;
 }
 
+bool recover_dead_session(const RegistryView& reg, std::span<QueueRecovery> queues, Owner dead) noexcept {
+  (void)fence_session(reg, dead);
+  for (QueueRecovery& qr : queues) {
+    const QueueView& q = *qr.view;
+    qr.attached = q.attachments[owner_index(dead)].owner.load(kAcquire) == dead;
+    qr.result = qr.attached ? recover_session(q, dead, false) : RecoveryResult{};
+  }
+  return release_session(reg, dead);
+}
+
 ExpiryResult expire_group_leases(const QueueView& q, std::uint32_t g, std::uint64_t now_ms, Owner me) noexcept {
   ExpiryResult r;
   const GroupInfo& gi = q.group_info(g);
@@ -108,12 +124,14 @@ ExpiryResult expire_group_leases(const QueueView& q, std::uint32_t g, std::uint6
       // A deadline of another lease: not written yet (or its writer died,
       // which session recovery handles).
       if (deadline_word_tag(d) != deadline_tag(w) || deadline_ms(d) >= now_ms) continue;
-      if (le.word.compare_exchange_strong(w, lease_word(word_lap(w), LeaseState::Pending, word_count(w), kNoOwner),
-                                          kSeqCst)) {
+      // Pending with `me` until the bump below: an expirer killed before it
+      // leaves the bump to its own recovery (see Pending in layout.hpp).
+      const Word pending = lease_word(word_lap(w), LeaseState::Pending, word_count(w), me);
+      if (le.word.compare_exchange_strong(w, pending, kSeqCst)) {
         ++r.expired;
         requeued = true;
         q.groups[g].expired.fetch_add(1, kRelaxed);
-        w = lease_word(word_lap(w), LeaseState::Pending, word_count(w), kNoOwner);
+        w = pending;
       }
     }
     if (lease_state(w) == LeaseState::Pending && word_count(w) >= gi.max_deliveries) {

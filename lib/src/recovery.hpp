@@ -7,11 +7,13 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "layout.hpp"
 #include "queue_view.hpp"
+#include "registry.hpp"
 
 namespace shmq::detail {
 
@@ -22,8 +24,10 @@ struct RecoveryResult {
   std::uint32_t dead_letters_finished = 0;
   std::uint32_t dlq_entries_freed = 0;
   std::uint32_t parked_fixed = 0;
+  std::uint32_t redeliveries_announced = 0;  // Pending words it made: generation bumped, owner cleared
   [[nodiscard]] std::uint32_t total() const noexcept {
-    return loans_aborted + leases_requeued + leases_released + dead_letters_finished + dlq_entries_freed + parked_fixed;
+    return loans_aborted + leases_requeued + leases_released + dead_letters_finished + dlq_entries_freed + parked_fixed +
+           redeliveries_announced;
   }
 };
 
@@ -31,6 +35,22 @@ struct RecoveryResult {
 // process might resume (fenced on a heartbeat timeout, not seen to die): its
 // loaned slots stay quarantined, and its parked lanes are left alone.
 RecoveryResult recover_session(const QueueView& q, Owner dead, bool may_still_run) noexcept;
+
+// One queue of recover_dead_session: `view` in; `attached` (whether `dead`
+// was attached to it) and `result` out.
+struct QueueRecovery {
+  const QueueView* view = nullptr;
+  bool attached = false;
+  RecoveryResult result;
+};
+
+// What is done for a session whose process is gone (shmqd's watchdog and the
+// crash-point test run this one function): fence it (should the process not
+// be gone after all, its late writes fail), recover it in every queue of
+// `queues` it is attached to, release its registry entry. False if the entry
+// no longer names `dead` (released meanwhile). The caller wakes the parked
+// processes of each queue where result.total() != 0.
+bool recover_dead_session(const RegistryView& reg, std::span<QueueRecovery> queues, Owner dead) noexcept;
 
 struct ExpiryResult {
   std::uint32_t expired = 0;        // leases past their deadline, now Pending

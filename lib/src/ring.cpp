@@ -38,9 +38,11 @@ bool all_groups_done(const QueueView& q, std::uint32_t s, std::uint32_t prev_lap
 // A lease `me` took after it was fenced goes back to Pending with the count it
 // had, so the delivery it never made is not counted (a first delivery goes
 // back with count 0: take_redelivery then delivers it with count 1). The CAS
-// fails harmlessly if the watchdog's recovery took it back first.
+// fails harmlessly if the watchdog's recovery took it back first. The word
+// keeps `me` until the generation bump: killed in between, `me`'s recovery
+// finds it and bumps (see Pending in layout.hpp).
 Delivery give_back_lease(const QueueView& q, std::uint32_t g, std::uint64_t pos, Word leased) noexcept {
-  const Word pending = lease_word(word_lap(leased), LeaseState::Pending, word_count(leased) - 1, kNoOwner);
+  const Word pending = lease_word(word_lap(leased), LeaseState::Pending, word_count(leased) - 1, word_owner(leased));
   if (q.lease(g, q.slot_of(pos)).word.compare_exchange_strong(leased, pending, kSeqCst)) {
     SHMQ_CRASH_POINT("fenced.given_back");
     q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
@@ -243,7 +245,9 @@ Status settle(const QueueView& q, std::uint32_t g, std::uint64_t pos, std::uint3
               LeaseState to) noexcept {
   const std::uint32_t lap = q.lap_of(pos);
   Word expected = lease_word(lap, LeaseState::Leased, count, me);
-  const Word desired = to == LeaseState::Pending ? lease_word(lap, LeaseState::Pending, count, kNoOwner)
+  // A nack keeps `me` in the Pending word: killed before the generation bump
+  // below, `me`'s recovery finds the word and bumps it (see layout.hpp).
+  const Word desired = to == LeaseState::Pending ? lease_word(lap, LeaseState::Pending, count, me)
                                                  : lease_word(lap, LeaseState::Done, 0, kNoOwner);
   // Checked before the CAS: an ack that loses this race to the fence is
   // decided by the CAS below (it fails once recovery took the lease back).
@@ -255,7 +259,7 @@ Status settle(const QueueView& q, std::uint32_t g, std::uint64_t pos, std::uint3
   SHMQ_CRASH_POINT("settle.done");
   if (to == LeaseState::Pending) {
     // After the CAS: a scanner that saw the new generation finds the Pending
-    // word. A crash just before this leaves the bump to recovery.
+    // word. A crash just before this leaves the bump to `me`'s recovery.
     q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
   } else {
     q.groups[g].acked.fetch_add(1, kRelaxed);

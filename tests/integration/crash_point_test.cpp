@@ -1,174 +1,124 @@
-// Crash-point matrix (DESIGN.md §3): a child process runs a workload that
-// reaches every named step of every multi-step operation and is SIGKILLed at
-// one of them; the parent then recovers the child's session as the watchdog
-// would and checks the rules: nothing lost (at-least-once), no slot leaked,
-// no queue wedged, nothing of the dead session left behind.
+// Crash-point matrix (DESIGN.md §3): a child process runs a workload
+// (crash_workload.cpp) that reaches every named step of every multi-step
+// operation at least twice and is SIGKILLed at the first or second hit of one;
+// the parent then recovers the child's sessions with the watchdog's own
+// function (recover_dead_session) and checks the rules: nothing lost
+// (at-least-once), no slot leaked, no queue wedged, nothing of the dead
+// session left behind, and consumers that existed before the kill see every
+// redelivery without a fresh scan.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <csignal>
-#include <cstring>
+#include <optional>
 #include <set>
 #include <string>
-
-#include <unistd.h>
+#include <vector>
 
 #include "children.hpp"
 #include "crash_point.hpp"
+#include "crash_workload.hpp"
 #include "parking.hpp"
-#include "purge.hpp"
 #include "queue_segment.hpp"
 #include "recovery.hpp"
-#include "wait.hpp"
 #include "registry.hpp"
 #include "ring.hpp"
 #include "shmq/shmq.hpp"
 #include "test_support.hpp"
+#include "wait.hpp"
 
 namespace shmq {
 namespace {
 
 using namespace std::chrono_literals;
 using detail::Owner;
+using test::ChildLog;
+using test::kCrashCapacity;
+using test::kCrashGroups;
 
-constexpr std::uint32_t kCapacity = 8;
-constexpr std::uint32_t kGroups = 3;  // g0: at-least-once, 2 deliveries; g1: at-least-once; g2: at-most-once
-constexpr std::uint32_t kMaxLog = 256;
+std::string group_name(std::uint32_t g) { return "g" + std::to_string(g); }
 
-// What the child tells the parent, in shared anonymous memory (survives SIGKILL).
-struct ChildLog {
-  std::atomic<std::uint32_t> committed_count;
-  std::uint64_t committed[kMaxLog];  // written after commit returned Ok
-  std::atomic<std::uint32_t> ack_count[kGroups];
-  std::uint64_t acked[kGroups][kMaxLog];  // written before ack: the ack may have happened
-};
-
-void append(std::atomic<std::uint32_t>& count, std::uint64_t* items, std::uint64_t id) {
-  const std::uint32_t i = count.load(std::memory_order_relaxed);
-  if (i >= kMaxLog) std::abort();
-  items[i] = id;
-  count.store(i + 1, std::memory_order_release);
+std::string how_it_ended(const test::ChildExit& e) {
+  if (e.timed_out) return "overstayed its deadline";
+  if (e.exited) return "exited with code " + std::to_string(e.code);
+  return "was killed by signal " + std::to_string(e.signal);
 }
-
-QueueConfig crash_queue() {
-  QueueConfig c;
-  c.capacity = kCapacity;
-  c.slot_size = 64;
-  c.dlq_capacity = 8;
-  c.groups = {{"g0", DeliveryMode::AtLeastOnce, 2, 60'000ms},
-              {"g1", DeliveryMode::AtLeastOnce, 10, 60'000ms},
-              {"g2", DeliveryMode::AtMostOnce, 10, 60'000ms}};
-  return c;
-}
-
-// Receives what group `g` has now, acking all but (optionally) the last.
-void consume(Consumer& c, std::uint32_t g, ChildLog& log, bool keep_last = false) {
-  std::vector<Message> held;
-  for (Message m = c.try_receive(); m; m = c.try_receive()) held.push_back(std::move(m));
-  for (std::size_t i = 0; i < held.size(); ++i) {
-    if (keep_last && i + 1 == held.size()) {
-      held[i].keep_lease();
-      continue;
-    }
-    append(log.ack_count[g], log.acked[g], held[i].id());
-    (void)held[i].ack();
-  }
-}
-
-// The child's workload: reaches every name in detail::kCrashPoints.
-int child_workload(const std::string& ns, const std::string& point, std::uint32_t nth, ChildLog& log) {
-  detail::arm_crash_point(point, nth);
-  Client client({.ns = ns});  // session.claimed
-  Consumer g0 = client.consumer("q", "g0");
-  Consumer g1 = client.consumer("q", "g1");
-  Consumer g2 = client.consumer("q", "g2");
-
-  // g0: deliver, nack, redeliver, nack; the next take dead-letters it.
-  for (int i = 0; i < 2; ++i) {
-    Message m = g0.try_receive();  // the first take passes over the quarantined position
-    if (!m) return 10;
-    (void)m.nack();
-  }
-  consume(g0, 0, log);
-  consume(g1, 1, log);
-  consume(g2, 2, log);
-
-  Producer p = client.producer("q");
-  for (int i = 0; i < 6; ++i) {  // laps over the quarantined slot
-    Loan loan = p.loan(8, 20ms);
-    if (!loan) continue;
-    const std::uint64_t id = loan.id();
-    std::memcpy(loan.data().data(), &id, sizeof id);
-    if (loan.commit() == Status::Ok) append(log.committed_count, log.committed, id);
-  }
-  { Loan dropped = p.try_loan(8); }
-
-  consume(g0, 0, log, /*keep_last=*/true);
-  consume(g1, 1, log);
-  consume(g2, 2, log);
-
-  // purge.partial: two messages sent to be purged (not logged as committed:
-  // dropping them is the point), purged with g0's last message still leased.
-  for (int i = 0; i < 2; ++i) {
-    Loan loan = p.loan(8, 20ms);
-    if (loan) (void)loan.commit();
-  }
-  const detail::MappedQueue purged = detail::open_queue_segment(ns, "q");
-  (void)detail::purge(purged.view);
-
-  Consumer parked = client.consumer("q", "g1", {WaitStrategy::Park});
-  (void)parked.receive(2ms);  // park.counted
-
-  // fenced.given_back: fenced as the watchdog would (before the heartbeat
-  // thread notices), the session gives back the lease it has just taken.
-  if (Loan last = p.loan(8, 20ms)) {
-    const std::uint64_t id = last.id();
-    if (last.commit() == Status::Ok) append(log.committed_count, log.committed, id);
-  }
-  const detail::Segment reg_seg = detail::Segment::open(detail::registry_segment_name(ns));
-  (void)detail::fence_session(detail::open_registry_view(reg_seg.data(), reg_seg.size(), ns, "registry"),
-                              client.session_id());
-  if (g1.try_receive().status() != Status::Fenced) return 11;
-  return 0;
-}
-
-struct Ids {
-  std::set<std::uint64_t> ids[kGroups];
-};
 
 class CrashPointTest : public ::testing::TestWithParam<std::tuple<std::string, std::uint32_t>> {
  protected:
+  // Queue "q", whose first slot a fenced producer that may still run holds:
+  // quarantined (loan.skipped passes over it).
+  void SetUp() override {
+    {
+      Client setup({.ns = ns_.name()});
+      setup.create_queue("q", test::crash_queue());
+    }
+    mq_.emplace(detail::open_queue_segment(ns_.name(), "q"));
+    reg_seg_.emplace(detail::Segment::open(detail::registry_segment_name(ns_.name())));
+    reg_ = detail::open_registry_view(reg_seg_->data(), reg_seg_->size(), ns_.name(), "registry");
+    mq_->view.sessions = reg_.sessions;
+    detail::SessionIdentity zombie_id;
+    zombie_id.pid = 1;
+    zombie_ = detail::claim_session(reg_, zombie_id);
+    ASSERT_EQ(detail::try_claim(mq_->view, zombie_).status, Status::Ok);
+    ASSERT_TRUE(detail::fence_session(reg_, zombie_));
+    ASSERT_EQ(detail::recover_session(mq_->view, zombie_, true).loans_aborted, 1U);
+  }
+  void TearDown() override {
+    if (zombie_ != detail::kNoOwner) detail::release_session(reg_, zombie_);
+  }
+
   test::TestNamespace ns_;
   test::SharedArray<ChildLog> log_{1};  // zero-filled: every count starts at 0
+  std::optional<detail::MappedQueue> mq_;
+  std::optional<detail::Segment> reg_seg_;
+  detail::RegistryView reg_;
+  Owner zombie_ = detail::kNoOwner;
 };
+
+// Unarmed, the workload runs to its end and reaches every step at least
+// twice, so each case of the matrix below kills the child.
+TEST_F(CrashPointTest, WorkloadReachesEveryStepTwice) {
+  {
+    Client setup({.ns = ns_.name()});
+    Producer p = setup.producer("q");
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(p.send("x"), Status::Ok);
+  }
+  const std::string ns = ns_.name();
+  ChildLog& log = log_[0];
+  test::Child child([&] { return test::crash_workload(ns, "", 0, log); });
+  ASSERT_TRUE(test::exited_cleanly(child.wait(20s)));
+  for (std::size_t i = 0; i < detail::kCrashPoints.size(); ++i)
+    EXPECT_GE(log.hits[i], 2U) << detail::kCrashPoints[i] << " is reached " << log.hits[i] << " times";
+}
 
 TEST_P(CrashPointTest, KilledAtStepLosesLeaksAndWedgesNothing) {
   const auto& [point, nth] = GetParam();
-  {
-    Client setup({.ns = ns_.name()});
-    setup.create_queue("q", crash_queue());
+  const detail::QueueView& q = mq_->view;
+  const detail::RegistryView& reg = reg_;
+
+  // Forked before this process has a Client: a Client owns a heartbeat
+  // thread, and a child forked from a threaded process may inherit a lock
+  // that thread held (ASan's allocator). The child waits for `go`.
+  const std::string ns = ns_.name();
+  ChildLog& log = log_[0];
+  test::Pipe go;
+  test::Victim child([&] {
+    if (!go.wait(20s)) return test::fail(20, "no go from the parent");
+    return test::crash_workload(ns, point, nth, log);
+  });
+
+  // Consumers that exist before the kill and have looked at the (empty)
+  // queue: they rescan for redeliveries only when a group's redelivery
+  // generation moved, unlike a fresh consumer.
+  Client parent({.ns = ns_.name()});
+  std::vector<Consumer> existing;
+  for (std::uint32_t g = 0; g < kCrashGroups; ++g) {
+    existing.push_back(parent.consumer("q", group_name(g)));
+    ASSERT_EQ(existing.back().try_receive().status(), Status::Empty);
   }
-
-  detail::MappedQueue mq = detail::open_queue_segment(ns_.name(), "q");
-  detail::Segment reg_seg = detail::Segment::open(detail::registry_segment_name(ns_.name()));
-  const detail::RegistryView reg = detail::open_registry_view(reg_seg.data(), reg_seg.size(), ns_.name(), "registry");
-  const detail::QueueView& q = mq.view;
-  mq.view.sessions = reg.sessions;
-
-  // A fenced producer that may still run holds the first slot: quarantined.
-  detail::SessionIdentity zombie_id;
-  zombie_id.pid = 1;
-  const Owner zombie = detail::claim_session(reg, zombie_id);
-  ASSERT_EQ(detail::try_claim(q, zombie).status, Status::Ok);
-  ASSERT_TRUE(detail::fence_session(reg, zombie));
-  ASSERT_EQ(detail::recover_session(q, zombie, true).loans_aborted, 1U);
-
   std::set<std::uint64_t> committed;
   {
-    // Gone before the fork: a Client owns a heartbeat thread, and a child forked
-    // from a threaded process may inherit a lock that thread held (ASan's allocator).
-    Client setup({.ns = ns_.name()});
-    Producer p = setup.producer("q");
+    Producer p = parent.producer("q");
     for (int i = 0; i < 3; ++i) {
       Loan l = p.try_loan(8);
       ASSERT_TRUE(l);
@@ -176,30 +126,22 @@ TEST_P(CrashPointTest, KilledAtStepLosesLeaksAndWedgesNothing) {
       ASSERT_EQ(l.commit(), Status::Ok);
     }
   }
+  ASSERT_TRUE(go.signal());
+  const test::ChildExit exit = child.wait(20s);
+  ASSERT_EQ(exit.signal, SIGKILL) << "the child was not killed at hit " << nth << " of " << point << ": it "
+                                  << how_it_ended(exit);
 
-  const std::string ns = ns_.name();
-  ChildLog& log = log_[0];
-  const pid_t pid = test::fork_child([&] { return child_workload(ns, point, nth, log); });
-  const test::ChildExit exit = test::wait_child(pid, 20s);
-  ASSERT_FALSE(exit.timed_out) << "child hung at " << point;
-  if (nth == 1) {
-    ASSERT_EQ(exit.signal, SIGKILL) << "the workload never reached " << point << " (exit code " << exit.code << ")";
-  } else {
-    ASSERT_TRUE(exit.signal == SIGKILL || (exit.exited && exit.code == 0)) << "exit " << exit.code;
-  }
-
-  // The watchdog's part: fence, recover, release every session of the child.
+  // The watchdog's part, through its own function: fence, recover every
+  // attached queue, release, for every session of the child.
   for (std::uint32_t i = 0; i < detail::kMaxSessions; ++i) {
     const detail::Word w = reg.sessions[i].word.load();
-    if (detail::session_pid(w) != static_cast<std::uint32_t>(pid) ||
+    if (detail::session_pid(w) != static_cast<std::uint32_t>(child.pid()) ||
         detail::session_state(w) == detail::SessionState::Free)
       continue;
-    const Owner dead = detail::make_owner(i, detail::session_generation(w));
-    detail::fence_session(reg, dead);
-    detail::recover_session(q, dead, false);
-    ASSERT_TRUE(detail::release_session(reg, dead));
+    detail::QueueRecovery one{.view = &q, .attached = false, .result = {}};
+    ASSERT_TRUE(detail::recover_dead_session(reg, {&one, 1}, detail::make_owner(i, detail::session_generation(w))));
+    if (one.result.total() != 0) detail::wake_everyone(q);
   }
-  detail::wake_everyone(q);
 
   // Nothing left owned by the dead child; wake-up counts back to zero.
   detail::AuditReport a = detail::audit(q);
@@ -209,18 +151,17 @@ TEST_P(CrashPointTest, KilledAtStepLosesLeaksAndWedgesNothing) {
   EXPECT_FALSE(detail::any_parked(q.hot->consumers_parked));
   EXPECT_FALSE(detail::any_parked(q.hot->producers_parked));
 
-  Client parent({.ns = ns_.name()});
-  // Nothing lost: every committed message is acked (maybe), drained now, or dead-lettered.
+  // Nothing lost: every committed message is acked (maybe), drained now by a
+  // consumer that existed before the kill, or dead-lettered.
   for (std::uint32_t i = 0; i < log.committed_count.load(); ++i) committed.insert(log.committed[i]);
-  Ids drained;
-  for (std::uint32_t g = 0; g < kGroups; ++g) {
-    Consumer c = parent.consumer("q", "g" + std::to_string(g));
-    for (Message m = c.try_receive(); m; m = c.try_receive()) {
-      drained.ids[g].insert(m.id());
+  std::set<std::uint64_t> drained[kCrashGroups];
+  for (std::uint32_t g = 0; g < kCrashGroups; ++g) {
+    for (Message m = existing[g].try_receive(); m; m = existing[g].try_receive()) {
+      drained[g].insert(m.id());
       ASSERT_EQ(m.ack(), Status::Ok);
     }
   }
-  std::set<std::uint64_t> dead_letters[kGroups];
+  std::set<std::uint64_t> dead_letters[kCrashGroups];
   for (std::uint32_t i = 0; i < q.dlq_capacity; ++i) {
     const detail::DlqHeader& e = q.dlq_entry(i);
     if (static_cast<detail::DlqState>(detail::word_state(e.state.load())) == detail::DlqState::Full)
@@ -229,8 +170,15 @@ TEST_P(CrashPointTest, KilledAtStepLosesLeaksAndWedgesNothing) {
   for (std::uint32_t g = 0; g < 2; ++g) {  // the at-least-once groups
     std::set<std::uint64_t> acked(log.acked[g], log.acked[g] + log.ack_count[g].load());
     for (std::uint64_t id : committed)
-      EXPECT_TRUE(drained.ids[g].count(id) + acked.count(id) + dead_letters[g].count(id) > 0)
-          << "message " << id << " lost in group g" << g << " after a crash at " << point;
+      EXPECT_TRUE(drained[g].count(id) + acked.count(id) + dead_letters[g].count(id) > 0)
+          << "message " << id << " lost in group g" << g << " after a crash at " << point << " (hit " << nth << ")";
+  }
+  // A fresh consumer (which scans once) finds nothing the existing one missed.
+  for (std::uint32_t g = 0; g < kCrashGroups; ++g) {
+    Consumer fresh = parent.consumer("q", group_name(g));
+    const Message m = fresh.try_receive();
+    EXPECT_FALSE(m) << "message " << m.id() << " of group g" << g
+                    << " was found by a fresh consumer only, not by one that existed before the kill";
   }
 
   // Nothing wedged: the queue still takes and delivers a full ring.
@@ -241,19 +189,18 @@ TEST_P(CrashPointTest, KilledAtStepLosesLeaksAndWedgesNothing) {
       ASSERT_EQ(l.commit(), Status::Ok);
       ++sent;
     }
-    EXPECT_EQ(sent, kCapacity - 1);  // all but the quarantined slot
-    for (std::uint32_t g = 0; g < kGroups; ++g) {
-      Consumer c = parent.consumer("q", "g" + std::to_string(g));
+    EXPECT_EQ(sent, kCrashCapacity - 1);  // all but the quarantined slot
+    for (std::uint32_t g = 0; g < kCrashGroups; ++g) {
       std::uint32_t got = 0;
-      for (Message m = c.try_receive(); m; m = c.try_receive(), ++got) ASSERT_EQ(m.ack(), Status::Ok);
+      for (Message m = existing[g].try_receive(); m; m = existing[g].try_receive(), ++got)
+        ASSERT_EQ(m.ack(), Status::Ok);
       EXPECT_EQ(got, sent) << "group g" << g;
     }
   }
   a = detail::audit(q);
   ASSERT_TRUE(a.ok()) << a.problems.front();
-  EXPECT_EQ(a.free + a.quarantined, kCapacity);
+  EXPECT_EQ(a.free + a.quarantined, kCrashCapacity);
   EXPECT_EQ(a.quarantined, 1U);
-  detail::release_session(reg, zombie);
 }
 
 std::vector<std::tuple<std::string, std::uint32_t>> every_point() {
