@@ -367,6 +367,14 @@ std::string line_naming(const TestNamespace& ns, const std::vector<std::string>&
 }
 bool shows(const std::string& line, const std::string& state) { return line.find(" " + state + " ") != std::string::npos; }
 
+// The text of `stat q` and of `sessions` both show `pid` in `state`.
+void expect_text_shows(const TestNamespace& ns, pid_t pid, const std::string& state) {
+  const std::string stat_line = line_naming(ns, {"stat", "q"}, pid);
+  EXPECT_TRUE(shows(stat_line, state)) << stat_line;
+  const std::string sessions_line = line_naming(ns, {"sessions"}, pid);
+  EXPECT_TRUE(shows(sessions_line, state)) << sessions_line;
+}
+
 // Without shmqd nobody fences a stopped consumer: it stays hung.
 TEST_F(CliPromises, StoppedConsumerIsHungWithoutShmqd) {
   create_queue(ns_, "q");
@@ -382,10 +390,7 @@ TEST_F(CliPromises, StoppedConsumerIsHungWithoutShmqd) {
   EXPECT_TRUE(eventually([&] { return consumer_state(ns_, o) == "hung"; })) << consumer_state(ns_, o);
   EXPECT_EQ(stat_session_state(ns_, o), "hung");
   EXPECT_EQ(sessions_state(ns_, o), "hung");
-  const std::string stat_line = line_naming(ns_, {"stat", "q"}, victim.pid());
-  EXPECT_TRUE(shows(stat_line, "hung")) << stat_line;
-  const std::string sessions_line = line_naming(ns_, {"sessions"}, victim.pid());
-  EXPECT_TRUE(shows(sessions_line, "hung")) << sessions_line;
+  expect_text_shows(ns_, victim.pid(), "hung");
 }
 
 // With shmqd the stopped consumer is fenced (and its lease taken back).
@@ -402,10 +407,7 @@ TEST_F(CliPromises, StoppedConsumerIsFencedByShmqd) {
   ASSERT_TRUE(victim.signal(SIGSTOP));
   EXPECT_TRUE(eventually([&] { return sessions_state(ns_, o) == "fenced"; })) << daemon.err();
   EXPECT_EQ(stat_session_state(ns_, o), "fenced");
-  const std::string stat_line = line_naming(ns_, {"stat", "q"}, victim.pid());
-  EXPECT_TRUE(shows(stat_line, "fenced")) << stat_line;
-  const std::string sessions_line = line_naming(ns_, {"sessions"}, victim.pid());
-  EXPECT_TRUE(shows(sessions_line, "fenced")) << sessions_line;
+  expect_text_shows(ns_, victim.pid(), "fenced");
 }
 
 // Killed with no shmqd to recover it: the registry still names it (dead);

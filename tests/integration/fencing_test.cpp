@@ -8,9 +8,7 @@
 #include <thread>
 
 #include "client_state.hpp"
-#include "queue_segment.hpp"
-#include "recovery.hpp"
-#include "registry.hpp"
+#include "observed_queue.hpp"
 #include "shmq/shmq.hpp"
 #include "test_support.hpp"
 
@@ -32,12 +30,9 @@ TEST(FencingTest, FencedSessionGetsFencedAndLeaseLostAndChangesNothing) {
   ASSERT_TRUE(loan);
 
   // The watchdog's part, done from outside the client's objects.
-  detail::MappedQueue mq = detail::open_queue_segment(ns.name(), "q");
-  detail::Segment reg_seg = detail::Segment::open(detail::registry_segment_name(ns.name()));
-  const detail::RegistryView reg = detail::open_registry_view(reg_seg.data(), reg_seg.size(), ns.name(), "registry");
-  mq.view.sessions = reg.sessions;
-  ASSERT_TRUE(detail::fence_session(reg, client.session_id()));
-  const detail::RecoveryResult r = detail::recover_session(mq.view, client.session_id(), true);
+  const test::ObservedQueue q(ns, "q");
+  ASSERT_TRUE(detail::fence_session(q.registry, client.session_id()));
+  const detail::RecoveryResult r = detail::recover_session(q.view(), client.session_id(), true);
   EXPECT_EQ(r.leases_requeued, 1U);
   EXPECT_EQ(r.loans_aborted, 1U);
 
@@ -60,7 +55,7 @@ TEST(FencingTest, FencedSessionGetsFencedAndLeaseLostAndChangesNothing) {
   EXPECT_EQ(again.text(), "one");
   EXPECT_EQ(again.delivery_count(), 2U);
   EXPECT_EQ(again.ack(), Status::Ok);
-  const detail::AuditReport a = detail::audit(mq.view);
+  const detail::AuditReport a = q.audit();
   EXPECT_TRUE(a.ok());
   EXPECT_EQ(a.quarantined, 1U);
 }
@@ -78,9 +73,8 @@ TEST(FencingTest, FencedSessionTakesNothingBeforeItsHeartbeatNotices) {
   ASSERT_TRUE(held);
   ASSERT_EQ(producer.send("two"), Status::Ok);
 
-  detail::Segment reg_seg = detail::Segment::open(detail::registry_segment_name(ns.name()));
-  const detail::RegistryView reg = detail::open_registry_view(reg_seg.data(), reg_seg.size(), ns.name(), "registry");
-  ASSERT_TRUE(detail::fence_session(reg, client.session_id()));
+  const test::ObservedQueue q(ns, "q");
+  ASSERT_TRUE(detail::fence_session(q.registry, client.session_id()));
 
   EXPECT_TRUE(client.fenced());
   EXPECT_EQ(consumer.try_receive().status(), Status::Fenced);
@@ -90,9 +84,7 @@ TEST(FencingTest, FencedSessionTakesNothingBeforeItsHeartbeatNotices) {
 
   // "two" was never taken; "one" is still leased by the fenced session until
   // the watchdog's recovery (done here by hand) takes it back.
-  EXPECT_EQ(detail::recover_session(detail::open_queue_segment(ns.name(), "q").view, client.session_id(), true)
-                .leases_requeued,
-            1U);
+  EXPECT_EQ(detail::recover_session(q.view(), client.session_id(), true).leases_requeued, 1U);
   Client other({.ns = ns.name()});
   Consumer c2 = other.consumer("q");
   for (const char* text : {"one", "two"}) {
