@@ -6,6 +6,7 @@
 
 #include "client_state.hpp"
 #include "control_client.hpp"
+#include "crash_point.hpp"
 #include "recovery.hpp"
 #include "wait.hpp"
 
@@ -68,6 +69,7 @@ QueueHandle::QueueHandle(std::shared_ptr<ClientState> client_, std::string name_
       owner(client->owner) {
   view.sessions = client->registry.sessions;
   attachment().owner.store(owner, std::memory_order_release);
+  SHMQ_CRASH_POINT("attach.owned");
 }
 
 QueueHandle::~QueueHandle() {

@@ -10,9 +10,11 @@
 
 namespace shmq::detail {
 
-// Every named step, in the order an operation reaches them. The crash-point
-// test kills a child at each of these in turn.
-inline constexpr std::array<std::string_view, 18> kCrashPoints = {
+// The steps of a client's own operations, in the order an operation reaches
+// them. crash_point_test kills a child running a workload at each of these.
+inline constexpr std::array<std::string_view, 19> kClientCrashPoints = {
+    "session.claimed",       // registry entry Alive, start time not yet written
+    "attach.owned",          // queue attachment names the session, roles not yet set
     "loan.claimed",          // slot CAS Aborted/Ready -> Loaned done, tail not advanced
     "loan.skipped",          // quarantined position skipped, tail not advanced
     "commit.written",        // header written, slot still Loaned
@@ -29,9 +31,40 @@ inline constexpr std::array<std::string_view, 18> kCrashPoints = {
     "deadletter.published",  // DLQ entry Full, lease still DeadLettering
     "purge.partial",         // one message dropped by purge, the rest and the cursors not yet
     "park.counted",          // this session's parked lane raised, not yet asleep
-    "session.claimed",       // registry entry Alive, start time not yet written
     "fenced.given_back",     // a lease taken after the fence is Pending again, redelivery gen not bumped
 };
+
+// The steps only operations done on behalf of others reach: the watchdog's
+// recovery and expiry, dead-letter replay, purge's cursor move, queue
+// creation. recovery_crash_test kills a recoverer at each of these (and at the
+// client steps they share: pass.partial, deadletter.*, purge.partial).
+inline constexpr std::array<std::string_view, 15> kRecovererCrashPoints = {
+    "recover.fenced",         // dead session fenced, nothing of it recovered yet
+    "recover.dlq_freed",      // its half-filled DLQ entry freed, the lease still DeadLettering
+    "recover.slot_aborted",   // its loan Aborted, not yet passed over
+    "recover.lease_taken",    // its lease Pending (still naming it) or Done, redelivery gen not bumped
+    "recover.announced",      // redelivery gen bumped, the Pending word still names it
+    "recover.lanes_cleared",  // its parked lanes lowered, the attachment still names it
+    "recover.queue_done",     // one queue recovered, the next not, registry entry not released
+    "expire.pending",         // a lease past its deadline Pending (naming the expirer), gen not bumped
+    "replay.claimed",         // dead letter names its replayer, no slot yet
+    "replay.copied",          // slot Loaned by the replayer, payload copied, not published
+    "replay.published",       // published for its group, the other groups not passed over
+    "replay.passed_over",     // passed over for the other groups, dead letter still Full
+    "purge.dropped",          // a group's messages dropped, its next cursor not moved
+    "create.sized",           // queue segment created zero-filled under the namespace lock
+    "create.written",         // queue info and cursors written, header not sealed (version 0)
+};
+
+// Every name, each once: the index of crash_point_hits.
+inline constexpr std::array<std::string_view, kClientCrashPoints.size() + kRecovererCrashPoints.size()> kCrashPoints =
+    [] {
+      std::array<std::string_view, kClientCrashPoints.size() + kRecovererCrashPoints.size()> all{};
+      std::size_t i = 0;
+      for (std::string_view n : kClientCrashPoints) all[i++] = n;
+      for (std::string_view n : kRecovererCrashPoints) all[i++] = n;
+      return all;
+    }();
 
 #if SHMQ_CRASH_POINTS
 // Called at each named step; kills the process (SIGKILL) on the armed hit.

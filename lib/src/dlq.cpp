@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "crash_point.hpp"
 #include "inspect.hpp"
 #include "ring.hpp"
 
@@ -68,6 +69,7 @@ Status replay_dead_letter(const QueueView& q, std::uint32_t index, Owner me, std
   Word mine = make_word(source_lap, kFull, 0, me);
   // Step 1: the entry names its replayer; a second replay skips it.
   if (!e.state.compare_exchange_strong(w, mine, kAcqRel)) return Status::InvalidHandle;
+  SHMQ_CRASH_POINT("replay.claimed");
   const std::uint32_t g = e.group;
   if (g >= q.group_count) {  // a corrupt entry: leave it for the audit to show
     (void)e.state.compare_exchange_strong(mine, make_word(source_lap, kFull, 0, kNoOwner), kAcqRel);
@@ -84,6 +86,7 @@ Status replay_dead_letter(const QueueView& q, std::uint32_t index, Owner me, std
   const std::uint32_t lap = q.lap_of(c.pos);
   const std::uint32_t length = q.dlq_payload_length(index);
   std::memcpy(q.payload(s), q.dlq_payload(index), length);
+  SHMQ_CRASH_POINT("replay.copied");
 
   // Step 3: published for the group that gave up on it only, with its old id.
   const Status p = publish(q, c.pos, me, e.id, length, now_ns, static_cast<std::uint16_t>(1U << g));
@@ -91,6 +94,7 @@ Status replay_dead_letter(const QueueView& q, std::uint32_t index, Owner me, std
     (void)e.state.compare_exchange_strong(mine, make_word(source_lap, kFull, 0, kNoOwner), kAcqRel);
     return p;
   }
+  SHMQ_CRASH_POINT("replay.published");
   // The other groups have nothing at this position: pass over it for them now
   // (as their take_next would), so the slot frees once group g is done. Fails
   // harmlessly where a consumer of that group passed over it first.
@@ -99,6 +103,8 @@ Status replay_dead_letter(const QueueView& q, std::uint32_t index, Owner me, std
     Word untaken = lease_word(lap_before(lap), LeaseState::Done, 0, kNoOwner);
     (void)q.lease(h, s).word.compare_exchange_strong(untaken, lease_word(lap, LeaseState::Done, 0, kNoOwner), kAcqRel);
   }
+
+  SHMQ_CRASH_POINT("replay.passed_over");
 
   // Step 4. A crash before this CAS leaves a duplicate, never a loss (see the header).
   (void)e.state.compare_exchange_strong(mine, Word{0}, kAcqRel);

@@ -17,11 +17,12 @@
 //      group_mask = the dead letter's group only; the other groups' lease words
 //      are passed over (one CAS each) so the slot frees when that group acks
 //   4. entry Full(lap, me)      --CAS--> Free                 done
-// Killed after 1: the entry stays Full with a dead owner's stamp: the next
-// replay or purge takes it over; nothing lost. After 2: recovery aborts the
-// loan; the entry is still Full. Between 3 and 4: the message is both in the
-// ring and in the DLQ, so a later replay delivers it twice: a duplicate, which
-// at-least-once allows, never a loss. A queue full at step 2 gives the entry
+// Killed after 1 (crash point replay.claimed): the entry stays Full with a
+// dead owner's stamp: the next replay or purge takes it over; nothing lost.
+// After 2 (replay.copied): recovery aborts the loan; the entry is still Full.
+// Between 3 and 4 (replay.published, replay.passed_over): the message is both
+// in the ring and in the DLQ, so a later replay delivers it twice: a
+// duplicate, which at-least-once allows, never a loss. A queue full at step 2 gives the entry
 // back (Full(lap, me) -> Full(lap, 0)).
 #pragma once
 

@@ -25,11 +25,13 @@ void validate_segment_header(const std::byte* base, std::size_t size, std::uint6
   if (size < kInfoPage || size < sizeof(SegmentHeader) + info_size)
     throw Error(errc::corrupt_segment, what + " is truncated (" + std::to_string(size) + " bytes)" + fix);
   const auto* h = reinterpret_cast<const SegmentHeader*>(base);
+  const std::uint32_t version = h->layout_version.load(std::memory_order_acquire);
+  // Magic and version are written last (seal_segment_header): a creator that
+  // died or is still at work leaves both zero.
+  if (version == 0 && (h->magic == 0 || h->magic == magic))
+    throw Error(errc::corrupt_segment, what + " is not fully initialised (its creator died or is still creating it)" + fix);
   if (h->magic != magic || h->kind != static_cast<std::uint32_t>(kind))
     throw Error(errc::corrupt_segment, what + " is not a shmq segment of the expected kind (bad magic)" + fix);
-  const std::uint32_t version = h->layout_version.load(std::memory_order_acquire);
-  if (version == 0)
-    throw Error(errc::corrupt_segment, what + " is not fully initialised (its creator died or is still creating it)" + fix);
   if (version != kLayoutVersion)
     throw Error(errc::version_mismatch, what + " has layout version " + std::to_string(version) + ", this libshmq uses " +
                                             std::to_string(kLayoutVersion) + "; use a matching libshmq or recreate the queue");

@@ -65,7 +65,8 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 //
 // owner: the session holding the word (0 = nobody) = generation << 8 | index.
 //        In a Pending lease word: the session that made it Pending (nack,
-//        give-back after a fence, expiry) and may not yet have bumped the
+//        give-back after a fence, expiry; a recovery writes the dead
+//        session's own name) and may not yet have bumped the
 //        group's redelivery generation; its recovery bumps the generation and
 //        clears it. 0 when nobody owes the bump. Readers of Pending words take
 //        them whatever the owner.

@@ -70,6 +70,7 @@ PurgeResult purge(const QueueView& q) noexcept {
       if (d == Dropped::Pending) ++r.pending[g];
       SHMQ_CRASH_POINT("purge.partial");
     }
+    SHMQ_CRASH_POINT("purge.dropped");
     advance_next(q, g);
   }
   return r;

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include "crash_point.hpp"
 #include "header.hpp"
 #include "registry.hpp"
 #include "shmq/error.hpp"
@@ -120,6 +121,7 @@ MappedQueue create_queue_segment(const std::string& ns, const std::string& name,
     if (e.value() != errc::not_found && e.value() != errc::corrupt_segment) throw;
   }
   Segment seg = Segment::create(seg_name, queue_segment_size(p), p.mode);
+  SHMQ_CRASH_POINT("create.sized");
   init_queue_segment(seg.data(), p);
   QueueView view = open_queue_view(seg.data(), seg.size(), ns, queue_what(ns, name));
   return {std::move(seg), view};

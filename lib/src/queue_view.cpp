@@ -3,6 +3,7 @@
 #include <bit>
 #include <cstring>
 
+#include "crash_point.hpp"
 #include "header.hpp"
 #include "shmq/error.hpp"
 
@@ -56,6 +57,7 @@ void init_queue_segment(std::byte* base, const QueueParams& p) noexcept {
   auto* groups = reinterpret_cast<GroupState*>(base + o.groups);
   for (std::size_t g = 0; g < p.groups.size(); ++g) groups[g].next.store(p.capacity, std::memory_order_relaxed);
   static_assert(slot_word(0, SlotState::Aborted, kNoOwner) == 0 && lease_word(0, LeaseState::Done, 0, kNoOwner) == 0);
+  SHMQ_CRASH_POINT("create.written");
 
   seal_segment_header(base, kQueueMagic, SegmentKind::Queue, sizeof(QueueInfo), o.total);
 }

@@ -1,5 +1,6 @@
 #include "recovery.hpp"
 
+#include "crash_point.hpp"
 #include "parking.hpp"
 #include "ring.hpp"
 
@@ -18,8 +19,10 @@ void free_filling_entries(const QueueView& q, Owner dead, RecoveryResult& r) noe
   for (std::uint32_t i = 0; i < q.dlq_capacity; ++i) {
     Word w = q.dlq_entry(i).state.load(kAcquire);
     if (dlq_state(w) == DlqState::Filling && word_owner(w) == dead &&
-        q.dlq_entry(i).state.compare_exchange_strong(w, 0, kAcqRel))
+        q.dlq_entry(i).state.compare_exchange_strong(w, 0, kAcqRel)) {
       ++r.dlq_entries_freed;
+      SHMQ_CRASH_POINT("recover.dlq_freed");
+    }
   }
 }
 
@@ -34,16 +37,26 @@ void recover_slots(const QueueView& q, Owner dead, bool may_still_run, RecoveryR
     const Owner keep = may_still_run ? dead : kNoOwner;
     if (state.compare_exchange_strong(w, slot_word(word_lap(w), SlotState::Aborted, keep), kSeqCst)) {
       ++r.loans_aborted;
+      SHMQ_CRASH_POINT("recover.slot_aborted");
       pass_over(q, s, word_lap(w));
     }
   }
 }
 
+// A Pending word that names `dead`: `dead` (or a recovery of it) made it and
+// may have died before bumping the redelivery generation. Bumped here before
+// the name is cleared, so a recovery killed in between bumps again: a
+// consumer that rescans only when the generation moves always finds it.
+bool announce(const QueueView& q, std::uint32_t g, LeaseEntry& le, Word w) noexcept {
+  q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
+  SHMQ_CRASH_POINT("recover.announced");
+  return le.word.compare_exchange_strong(w, lease_word(word_lap(w), LeaseState::Pending, word_count(w), kNoOwner),
+                                         kSeqCst);
+}
+
 void recover_leases(const QueueView& q, Owner dead, RecoveryResult& r) noexcept {
   for (std::uint32_t g = 0; g < q.group_count; ++g) {
     const bool at_most_once = q.group_info(g).at_most_once != 0;
-    std::uint32_t requeued = 0;
-    std::uint32_t released = 0;
     for (std::uint32_t s = 0; s < q.capacity; ++s) {
       LeaseEntry& le = q.lease(g, s);
       // seq_cst: see fence_session (a lease taken by a just-fenced session is seen here).
@@ -51,30 +64,37 @@ void recover_leases(const QueueView& q, Owner dead, RecoveryResult& r) noexcept 
       if (word_owner(w) != dead) continue;
       const std::uint32_t lap = word_lap(w);
       const Word done = lease_word(lap, LeaseState::Done, 0, kNoOwner);
-      const Word pending = lease_word(lap, LeaseState::Pending, word_count(w), kNoOwner);
-      if (lease_state(w) == LeaseState::Pending) {
-        // Made Pending by `dead` (nack, give-back, expiry), which may have
-        // died before bumping the generation: bumped here, before the owner
-        // is cleared, so a recovery killed in between bumps again.
-        q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
-        if (le.word.compare_exchange_strong(w, pending, kSeqCst)) ++r.redeliveries_announced;
-      } else if (lease_state(w) == LeaseState::Leased) {
-        if (le.word.compare_exchange_strong(w, at_most_once ? done : pending, kSeqCst))
-          ++(at_most_once ? released : requeued);
-      } else if (lease_state(w) == LeaseState::DeadLettering) {
-        // Finished if the copy reached the DLQ, else back to Pending to redo.
-        const bool copied = find_dead_letter(q, g, s, lap) >= 0;
-        if (le.word.compare_exchange_strong(w, copied ? done : pending, kSeqCst)) {
+      // Back to Pending still naming `dead` until announce clears the name:
+      // a recovery killed before the bump leaves a word the next one finds.
+      const Word pending = lease_word(lap, LeaseState::Pending, word_count(w), dead);
+      switch (lease_state(w)) {
+        case LeaseState::Pending:  // made by `dead` (nack, give-back, expiry) before it died
+          if (announce(q, g, le, w)) ++r.redeliveries_announced;
+          break;
+        case LeaseState::Leased:
+          if (!le.word.compare_exchange_strong(w, at_most_once ? done : pending, kSeqCst)) break;
+          SHMQ_CRASH_POINT("recover.lease_taken");
+          if (at_most_once) {
+            ++r.leases_released;
+            q.groups[g].dropped.fetch_add(1, kRelaxed);
+          } else {
+            ++r.leases_requeued;
+            q.groups[g].recovered.fetch_add(1, kRelaxed);
+            (void)announce(q, g, le, pending);
+          }
+          break;
+        case LeaseState::DeadLettering: {
+          // Finished if the copy reached the DLQ, else back to Pending to redo.
+          const bool copied = find_dead_letter(q, g, s, lap) >= 0;
+          if (!le.word.compare_exchange_strong(w, copied ? done : pending, kSeqCst)) break;
+          SHMQ_CRASH_POINT("recover.lease_taken");
           ++r.dead_letters_finished;
-          if (!copied) q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
+          if (!copied) (void)announce(q, g, le, pending);
+          break;
         }
+        default: break;
       }
     }
-    r.leases_requeued += requeued;
-    r.leases_released += released;
-    q.groups[g].recovered.fetch_add(requeued, kRelaxed);
-    q.groups[g].dropped.fetch_add(released, kRelaxed);
-    if (requeued != 0) q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
   }
 }
 
@@ -83,6 +103,7 @@ void recover_attachment(const QueueView& q, Owner dead, RecoveryResult& r) noexc
   if (a.owner.load(kAcquire) != dead) return;
   r.parked_fixed += clear_lane(q.hot->consumers_parked, owner_index(dead));
   r.parked_fixed += clear_lane(q.hot->producers_parked, owner_index(dead));
+  SHMQ_CRASH_POINT("recover.lanes_cleared");
   Owner expected = dead;
   a.owner.compare_exchange_strong(expected, kNoOwner, kAcqRel);
 }
@@ -103,10 +124,12 @@ RecoveryResult recover_session(const QueueView& q, Owner dead, bool may_still_ru
 
 bool recover_dead_session(const RegistryView& reg, std::span<QueueRecovery> queues, Owner dead) noexcept {
   (void)fence_session(reg, dead);
+  SHMQ_CRASH_POINT("recover.fenced");
   for (QueueRecovery& qr : queues) {
     const QueueView& q = *qr.view;
     qr.attached = q.attachments[owner_index(dead)].owner.load(kAcquire) == dead;
     qr.result = qr.attached ? recover_session(q, dead, false) : RecoveryResult{};
+    SHMQ_CRASH_POINT("recover.queue_done");
   }
   return release_session(reg, dead);
 }
@@ -128,6 +151,7 @@ ExpiryResult expire_group_leases(const QueueView& q, std::uint32_t g, std::uint6
       // leaves the bump to its own recovery (see Pending in layout.hpp).
       const Word pending = lease_word(word_lap(w), LeaseState::Pending, word_count(w), me);
       if (le.word.compare_exchange_strong(w, pending, kSeqCst)) {
+        SHMQ_CRASH_POINT("expire.pending");
         ++r.expired;
         requeued = true;
         q.groups[g].expired.fetch_add(1, kRelaxed);

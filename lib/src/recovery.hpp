@@ -24,7 +24,7 @@ struct RecoveryResult {
   std::uint32_t dead_letters_finished = 0;
   std::uint32_t dlq_entries_freed = 0;
   std::uint32_t parked_fixed = 0;
-  std::uint32_t redeliveries_announced = 0;  // Pending words it made: generation bumped, owner cleared
+  std::uint32_t redeliveries_announced = 0;  // Pending words `dead` made (nack, expiry) and may not have announced
   [[nodiscard]] std::uint32_t total() const noexcept {
     return loans_aborted + leases_requeued + leases_released + dead_letters_finished + dlq_entries_freed + parked_fixed +
            redeliveries_announced;

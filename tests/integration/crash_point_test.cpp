@@ -87,8 +87,8 @@ TEST_F(CrashPointTest, WorkloadReachesEveryStepTwice) {
   ChildLog& log = log_[0];
   test::Child child([&] { return test::crash_workload(ns, "", 0, log); });
   ASSERT_TRUE(test::exited_cleanly(child.wait(20s)));
-  for (std::size_t i = 0; i < detail::kCrashPoints.size(); ++i)
-    EXPECT_GE(log.hits[i], 2U) << detail::kCrashPoints[i] << " is reached " << log.hits[i] << " times";
+  for (std::size_t i = 0; i < detail::kClientCrashPoints.size(); ++i)
+    EXPECT_GE(log.hits[i], 2U) << detail::kClientCrashPoints[i] << " is reached " << log.hits[i] << " times";
 }
 
 TEST_P(CrashPointTest, KilledAtStepLosesLeaksAndWedgesNothing) {
@@ -138,9 +138,11 @@ TEST_P(CrashPointTest, KilledAtStepLosesLeaksAndWedgesNothing) {
     if (detail::session_pid(w) != static_cast<std::uint32_t>(child.pid()) ||
         detail::session_state(w) == detail::SessionState::Free)
       continue;
+    const Owner dead = detail::make_owner(i, detail::session_generation(w));
     detail::QueueRecovery one{.view = &q, .attached = false, .result = {}};
-    ASSERT_TRUE(detail::recover_dead_session(reg, {&one, 1}, detail::make_owner(i, detail::session_generation(w))));
+    ASSERT_TRUE(detail::recover_dead_session(reg, {&one, 1}, dead));
     if (one.result.total() != 0) detail::wake_everyone(q);
+    EXPECT_NE(q.attachments[i].owner.load(), dead) << "the dead child's attachment " << i << " is left";
   }
 
   // Nothing left owned by the dead child; wake-up counts back to zero.
@@ -205,7 +207,7 @@ TEST_P(CrashPointTest, KilledAtStepLosesLeaksAndWedgesNothing) {
 
 std::vector<std::tuple<std::string, std::uint32_t>> every_point() {
   std::vector<std::tuple<std::string, std::uint32_t>> v;
-  for (std::string_view p : detail::kCrashPoints)
+  for (std::string_view p : detail::kClientCrashPoints)
     for (std::uint32_t nth : {1U, 2U}) v.emplace_back(std::string(p), nth);
   return v;
 }

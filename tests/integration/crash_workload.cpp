@@ -139,8 +139,8 @@ int crash_workload(const std::string& ns, const std::string& point, std::uint32_
   // fenced.given_back again: `client`, fenced, gives back a first delivery.
   if (!fenced_take_gives_back(ns, client, g1)) return fail(14, "client's take after its fence was not Fenced");
 
-  for (std::size_t i = 0; i < detail::kCrashPoints.size(); ++i)
-    log.hits[i] = detail::crash_point_hits(detail::kCrashPoints[i]);
+  for (std::size_t i = 0; i < detail::kClientCrashPoints.size(); ++i)
+    log.hits[i] = detail::crash_point_hits(detail::kClientCrashPoints[i]);
   return 0;
 }
 

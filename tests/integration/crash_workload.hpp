@@ -1,6 +1,6 @@
 // The crash-point matrix's workload (crash_point_test.cpp runs it in a forked
 // child and kills it at one named step): it reaches every name in
-// detail::kCrashPoints at least twice, and records in shared memory what the
+// detail::kClientCrashPoints at least twice, and records in shared memory what the
 // parent needs to check that nothing was lost.
 #pragma once
 
@@ -25,7 +25,7 @@ struct ChildLog {
   std::atomic<std::uint32_t> ack_count[kCrashGroups];
   std::uint64_t acked[kCrashGroups][kMaxLog];  // written before ack: the ack may have happened
   // How often the child reached each named step; written when it returns.
-  std::uint64_t hits[detail::kCrashPoints.size()];
+  std::uint64_t hits[detail::kClientCrashPoints.size()];
 };
 
 // Three groups, 8 slots, a dead-letter area of 8 (see kCrashGroups).
