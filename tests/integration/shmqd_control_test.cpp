@@ -30,6 +30,7 @@
 #include "control_client.hpp"
 #include "control_protocol.hpp"
 #include "os.hpp"
+#include "parked.hpp"
 #include "queue_segment.hpp"
 #include "shmq/shmq.hpp"
 #include "shmqd_process.hpp"
@@ -47,8 +48,13 @@ using shmq::detail::ControlRequest;
 using shmq::test::Child;
 using shmq::test::ConfigFile;
 using shmq::test::exited_cleanly;
+using shmq::test::kNoParkSlice;
+using shmq::test::kParkLimit;
+using shmq::test::kWakeLimit;
+using shmq::test::ParkSliceScope;
 using shmq::test::Shmqd;
 using shmq::test::TestNamespace;
+using shmq::test::wait_parked;
 using ::testing::HasSubstr;
 
 constexpr uid_t kNobody = 65534;
@@ -292,20 +298,30 @@ TEST(ShmqdControlTest, MultiProcessPurgeDropsReadyAndPendingAndKeepsLeased) {
   }
 }
 
+// The producer blocks in this process's main thread; another thread asks for
+// the purge once the main thread is asleep on the queue's futex. The park
+// slice is off (parked.hpp): a purge that forgot to wake leaves the producer
+// asleep until its send gives up after kWakeLimit, and the test fails.
 TEST(ShmqdControlTest, MultiProcessPurgeWakesAProducerBlockedOnAFullQueue) {
   TestNamespace ns;
   Shmqd daemon(ns);
   ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
+  const ParkSliceScope no_slice(kNoParkSlice);
   shmq::Client client({.ns = ns.name()});
   client.create_queue("full", small_queue());
   shmq::Producer producer = client.producer("full", {shmq::WaitStrategy::Park});
   for (int i = 0; i < 8; ++i) ASSERT_EQ(producer.send("x", 10s), Status::Ok);
   ASSERT_FALSE(producer.try_loan(1)) << "the queue should be full";
+  const shmq::detail::MappedQueue q = shmq::detail::open_queue_segment(ns.name(), "full");
   std::thread purger([&] {
-    std::this_thread::sleep_for(50ms);  // lets the producer park first (not required for correctness)
+    // Without the purge the producer's send fails after kWakeLimit: no hang.
+    if (!wait_parked(::getpid(), q.view.hot->producers_parked, kParkLimit)) {
+      ADD_FAILURE() << "the producer never parked on the full queue";
+      return;
+    }
     EXPECT_EQ(client.purge_queue("full"), 8U);
   });
-  EXPECT_EQ(producer.send("after purge", 20s), Status::Ok);
+  EXPECT_EQ(producer.send("after purge", kWakeLimit), Status::Ok) << "a purge must wake a parked producer";
   purger.join();
 }
 
