@@ -98,6 +98,9 @@ class RawConnection {
   RawConnection& operator=(const RawConnection&) = delete;
 
   [[nodiscard]] bool connected() const noexcept { return connected_; }
+  // Hangs up but keeps the descriptor (so closed_by_daemon can tell when the
+  // daemon has seen it): the daemon reads end of file.
+  bool hang_up() { return ::shutdown(fd_, SHUT_WR) == 0; }
   void close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
@@ -519,13 +522,13 @@ TEST(ShmqdControlTest, MultiProcessConnectionsPastTheLimitAreRefusedNotQueued) {
   const std::optional<std::string> busy = extra.receive();
   ASSERT_TRUE(busy);
   EXPECT_THAT(refusal(json::parse(*busy), "daemon_unavailable"), HasSubstr("64 control connections open"));
-  idle.clear();
-  // Once they are gone, requests are served again.
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    const json r = ask(ns, R"({"op":"purge","queue":"x"})");
-    if (r.value("code", std::string()) == "not_found") break;
-    std::this_thread::sleep_for(20ms);  // the daemon has not seen the hang-ups yet
+  // They hang up, and each waits until the daemon has closed its end: then
+  // the daemon has dropped all 64, and the next request must be served.
+  for (std::size_t i = 0; i < idle.size(); ++i) {
+    ASSERT_TRUE(idle[i]->hang_up()) << i << ": " << std::strerror(errno);
+    ASSERT_TRUE(idle[i]->closed_by_daemon(10s)) << "the daemon did not close connection " << i;
   }
+  idle.clear();
   EXPECT_THAT(refusal(ask(ns, R"({"op":"purge","queue":"x"})"), "not_found"), HasSubstr("queue 'x' not found"));
 }
 
