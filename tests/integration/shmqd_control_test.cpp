@@ -196,9 +196,7 @@ TEST(ShmqdControlTest, MultiProcessCreateAndDeleteGoThroughTheDaemon) {
   EXPECT_TRUE(daemon.wait_for("uid 0: create jobs: ok")) << daemon.err();
   struct stat st {};
   ASSERT_EQ(::stat(shm_path(ns, "jobs").c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777U, 0640U);
-  EXPECT_EQ(st.st_uid, ::geteuid());
-  EXPECT_EQ(st.st_gid, ::getegid());
+  EXPECT_EQ(st.st_mode & 0777U, 0640U);  // its owner: MultiProcessQueueIsOwnedByTheRequestersUidAndGid
 
   // Visible and usable like any queue.
   EXPECT_THAT(client.list_queues(), ::testing::Contains("jobs"));
@@ -256,6 +254,30 @@ TEST(ShmqdControlTest, MultiProcessCreateAndDeleteGoThroughTheDaemon) {
   ASSERT_TRUE(after);
   EXPECT_EQ(after.text(), "after delete");
   EXPECT_EQ(after.ack(), Status::Ok);
+}
+
+// The daemon (root) makes the segment, then gives it to whoever asked: a
+// child that dropped to uid nobody with primary group users, so that the
+// expected owner differs from the daemon's (root:root) and its gid from its
+// uid (65534:100: a gid taken from the uid would show).
+TEST(ShmqdControlTest, MultiProcessQueueIsOwnedByTheRequestersUidAndGid) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to setuid a child to nobody";
+  TestNamespace ns;
+  Shmqd daemon(ns);
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
+  Child requester([&] {
+    if (!become(kNobody, kUsers, {})) return shmq::test::fail(2, "setuid: %s", std::strerror(errno));
+    const std::string create = outcome(ns, request(ControlOp::Create, "theirs", small_queue(0640)));
+    CHILD_CHECK(create == "ok", "create theirs: %s", create.c_str());
+    return 0;
+  });
+  ASSERT_TRUE(exited_cleanly(requester.wait(60s)));
+  EXPECT_TRUE(daemon.wait_for("uid 65534: create theirs: ok")) << daemon.err();
+  struct stat st {};
+  ASSERT_EQ(::stat(shm_path(ns, "theirs").c_str(), &st), 0) << std::strerror(errno);
+  EXPECT_EQ(st.st_uid, kNobody);
+  EXPECT_EQ(st.st_gid, kUsers);
+  EXPECT_EQ(st.st_mode & 0777U, 0640U);
 }
 
 TEST(ShmqdControlTest, MultiProcessPurgeDropsReadyAndPendingAndKeepsLeased) {
