@@ -396,6 +396,10 @@ TEST_F(WatchdogTest, MultiProcessNackRedeliversAtOnceWithTheDaemonRunning) {
     return 0;
   });
   ASSERT_TRUE(exited_cleanly(child.wait(kChildDeadline)));
+  // Stopped, so that err() holds everything it logged: no lease ran out, the
+  // nack alone redelivered.
+  EXPECT_TRUE(exited_cleanly(daemon.stop(SIGTERM)));
+  EXPECT_THAT(daemon.err(), HasSubstr("shmqd stopped: namespace"));
   EXPECT_THAT(daemon.err(), ::testing::Not(HasSubstr("expired")));
   const auto audit = ObservedQueue(ns_, "jobs").audit();
   EXPECT_TRUE(audit.ok()) << problems(audit);
