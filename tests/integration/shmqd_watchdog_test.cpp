@@ -148,7 +148,8 @@ int hold_leases(const TestNamespace& ns, const std::string& queue, int n, Shared
   for (std::size_t i = 0; i < held.size(); ++i) seen[i].status = static_cast<std::uint32_t>(held[i].ack());
   if (expect_fenced) {
     const std::uint64_t deadline = now_ms() + 10'000;
-    while (!c.fenced() && now_ms() < deadline) std::this_thread::sleep_for(10ms);  // the heartbeat thread's next beat
+    // A poll interval, not a synchronisation: the heartbeat thread's next beat sets fenced().
+    while (!c.fenced() && now_ms() < deadline) std::this_thread::sleep_for(10ms);
     if (!c.fenced()) return fail(43, "the client does not see itself fenced");
   }
   return 0;
