@@ -1,5 +1,6 @@
 // The end of a run: drain, checks, teardown, and the summary line.
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <sstream>
@@ -185,7 +186,7 @@ void Controller::teardown() {
 std::string ChaosReport::summary() const {
   std::ostringstream s;
   s << "shmq-chaos: " << (interrupted ? "INTERRUPTED" : passed() ? "PASS" : "FAIL") << " "
-    << static_cast<long long>(seconds + 0.5) << " s: messages=" << messages << " deliveries=" << deliveries
+    << std::llround(seconds) << " s: messages=" << messages << " deliveries=" << deliveries
     << " kills=" << consumer_kills + producer_kills + keeper_kills << " (consumers " << consumer_kills
     << ", producers " << producer_kills << ", keeper " << keeper_kills << ") stops=" << stops
     << " fenced=" << fenced << " daemon_restarts=" << daemon_restarts << " (kill -9 " << daemon_kills
