@@ -26,7 +26,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto kRelaxed = std::memory_order_relaxed;
-constexpr auto kDaemonStartLimit = 30s;
 constexpr auto kMaxDaemonDowntime = 300ms;
 
 std::string describe_exit(int status) {

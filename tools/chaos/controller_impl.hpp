@@ -23,6 +23,10 @@ namespace shmq::chaos {
 
 using Clock = std::chrono::steady_clock;
 
+// How long shmqd may take to get ready, and processes to stop when asked.
+inline constexpr std::chrono::seconds kDaemonStartLimit{30};
+inline constexpr std::chrono::seconds kStopLimit{30};
+
 enum class Role : std::uint8_t { Producer, Consumer, Keeper };
 
 struct Worker {

@@ -21,8 +21,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto kRelaxed = std::memory_order_relaxed;
-constexpr auto kDaemonStartLimit = 30s;
-constexpr auto kStopLimit = 30s;
 constexpr auto kDrainCheckPeriod = 50ms;
 
 }  // namespace
