@@ -216,7 +216,7 @@ class RecoveryCrashTest : public ::testing::TestWithParam<std::tuple<std::string
     std::vector<std::unique_ptr<test::Victim>> children;
     for (int i = 0; i < 3; ++i) {
       go.push_back(std::make_unique<test::Pipe>());
-      test::Pipe& my_go = *go.back();
+      const test::Pipe& my_go = *go.back();
       children.push_back(std::make_unique<test::Victim>([&, i] {
         if (!my_go.wait(20s)) return test::fail(20, "no go from the parent");
         return i < 2 ? victim(ns, shared.victims[i]) : recoverer(ns, point, nth, shared);
