@@ -23,12 +23,12 @@ namespace shmq::daemon {
 
 namespace {
 
+using detail::kAcquire;
+using detail::kRelaxed;
 using detail::Owner;
 using detail::SessionState;
 using detail::Word;
 
-constexpr auto kAcquire = std::memory_order_acquire;
-constexpr auto kRelaxed = std::memory_order_relaxed;
 constexpr std::uint64_t kNsPerMs = 1'000'000;
 // A tick this late means shmqd itself did not run (stopped, starved): every
 // heartbeat looks old then, so ages count from the resumed tick instead.

@@ -9,8 +9,9 @@
 
 namespace shmq {
 
+using detail::kRelaxed;
+
 namespace {
-constexpr auto kRelaxed = std::memory_order_relaxed;
 std::uint64_t now_ms() noexcept { return detail::monotonic_ms_not_before(); }
 }  // namespace
 

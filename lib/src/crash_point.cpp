@@ -28,21 +28,21 @@ std::atomic<std::uint64_t> g_remaining{0};
 void crash_point(std::string_view name) noexcept {
   const std::size_t i = index_of(name);
   if (i == kNone) std::abort();  // a step without a name in kCrashPoints
-  g_hits[i].fetch_add(1, std::memory_order_relaxed);
-  if (g_armed.load(std::memory_order_relaxed) == i &&
-      g_remaining.fetch_sub(1, std::memory_order_relaxed) == 1) {
+  g_hits[i].fetch_add(1, kRelaxed);
+  if (g_armed.load(kRelaxed) == i &&
+      g_remaining.fetch_sub(1, kRelaxed) == 1) {
     std::raise(SIGKILL);
   }
 }
 
 void arm_crash_point(std::string_view name, std::uint32_t nth) noexcept {
-  g_remaining.store(nth, std::memory_order_relaxed);
-  g_armed.store(index_of(name), std::memory_order_relaxed);
+  g_remaining.store(nth, kRelaxed);
+  g_armed.store(index_of(name), kRelaxed);
 }
 
 std::uint64_t crash_point_hits(std::string_view name) noexcept {
   const std::size_t i = index_of(name);
-  return i == kNone ? 0 : g_hits[i].load(std::memory_order_relaxed);
+  return i == kNone ? 0 : g_hits[i].load(kRelaxed);
 }
 
 }  // namespace shmq::detail

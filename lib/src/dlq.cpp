@@ -12,10 +12,6 @@ namespace shmq::detail {
 
 namespace {
 
-constexpr auto kAcquire = std::memory_order_acquire;
-constexpr auto kRelaxed = std::memory_order_relaxed;
-constexpr auto kAcqRel = std::memory_order_acq_rel;
-
 constexpr auto kFull = static_cast<std::uint8_t>(DlqState::Full);
 
 bool is_full(Word w) noexcept { return word_state(w) == kFull; }
@@ -24,8 +20,6 @@ bool is_full(Word w) noexcept { return word_state(w) == kFull; }
 bool takeable(const QueueView& q, Word w) noexcept {
   return is_full(w) && (word_owner(w) == kNoOwner || !owner_may_run(q, word_owner(w)));
 }
-
-std::uint32_t lap_before(std::uint32_t lap) noexcept { return (lap - 1) & kLapMask; }
 
 }  // namespace
 
@@ -98,11 +92,7 @@ Status replay_dead_letter(const QueueView& q, std::uint32_t index, Owner me, std
   // The other groups have nothing at this position: pass over it for them now
   // (as their take_next would), so the slot frees once group g is done. Fails
   // harmlessly where a consumer of that group passed over it first.
-  for (std::uint32_t h = 0; h < q.group_count; ++h) {
-    if (h == g) continue;
-    Word untaken = lease_word(lap_before(lap), LeaseState::Done, 0, kNoOwner);
-    (void)q.lease(h, s).word.compare_exchange_strong(untaken, lease_word(lap, LeaseState::Done, 0, kNoOwner), kAcqRel);
-  }
+  pass_over(q, s, lap, g);
 
   SHMQ_CRASH_POINT("replay.passed_over");
 

@@ -16,7 +16,7 @@ void seal_segment_header(std::byte* base, std::uint64_t magic, SegmentKind kind,
   h->info_checksum = fnv1a(reinterpret_cast<const unsigned char*>(base + sizeof(SegmentHeader)), info_size);
   // SYNC POINT: publishes the whole initialised segment; pairs with the acquire
   // load in validate_segment_header.
-  h->layout_version.store(kLayoutVersion, std::memory_order_release);
+  h->layout_version.store(kLayoutVersion, kRelease);
 }
 
 void validate_segment_header(const std::byte* base, std::size_t size, std::uint64_t magic, SegmentKind kind,
@@ -25,7 +25,7 @@ void validate_segment_header(const std::byte* base, std::size_t size, std::uint6
   if (size < kInfoPage || size < sizeof(SegmentHeader) + info_size)
     throw Error(errc::corrupt_segment, what + " is truncated (" + std::to_string(size) + " bytes)" + fix);
   const auto* h = reinterpret_cast<const SegmentHeader*>(base);
-  const std::uint32_t version = h->layout_version.load(std::memory_order_acquire);
+  const std::uint32_t version = h->layout_version.load(kAcquire);
   // Magic and version are written last (seal_segment_header): a creator that
   // died or is still at work leaves both zero.
   if (version == 0 && (h->magic == 0 || h->magic == magic))

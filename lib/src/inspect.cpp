@@ -9,14 +9,10 @@
 
 namespace shmq::detail {
 
-namespace {
-
 // Acquire everywhere: a reader that sees a word also sees the header fields
 // (commit_ns, length, group_mask) its writer published before it.
-constexpr auto kAcquire = std::memory_order_acquire;
-constexpr auto kRelaxed = std::memory_order_relaxed;
 
-std::uint32_t lap_before(std::uint32_t lap) noexcept { return (lap - 1) & kLapMask; }
+namespace {
 
 void note_oldest(std::uint64_t& oldest, std::uint64_t commit_ns) noexcept {
   if (commit_ns != 0 && (oldest == 0 || commit_ns < oldest)) oldest = commit_ns;
@@ -91,7 +87,7 @@ QueueStats queue_stats(const QueueView& q) {
           default: break;  // Done
         }
       } else if (word_lap(lw) == lap_before(lap) && lease_state(lw) == LeaseState::Done &&
-                 slot_state(sw) == SlotState::Ready && ((slot.group_mask.load(std::memory_order_relaxed) >> g) & 1U) != 0) {
+                 slot_state(sw) == SlotState::Ready && ((slot.group_mask.load(kRelaxed) >> g) & 1U) != 0) {
         ++gs.ready;
         note_oldest(gs.oldest_unacked_commit_ns, commit_ns);
         held = true;
@@ -144,7 +140,7 @@ std::vector<PeekedMessage> peek_messages(const QueueView& q, std::uint32_t g, st
     // of a Ready word are complete.
     const Word before = slot.state.load(kAcquire);
     if (word_lap(before) != lap || slot_state(before) != SlotState::Ready) continue;
-    if (count == 0 && ((slot.group_mask.load(std::memory_order_relaxed) >> g) & 1U) == 0) continue;
+    if (count == 0 && ((slot.group_mask.load(kRelaxed) >> g) & 1U) == 0) continue;
     PeekedMessage m;
     m.pos = pos;
     m.id = slot.id;

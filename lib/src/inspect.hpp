@@ -74,7 +74,7 @@ inline void fence_reads_before_recheck() noexcept {
 #pragma GCC diagnostic ignored "-Wpragmas"                 // GCC before 12: no -Wtsan
 #pragma GCC diagnostic ignored "-Wunknown-warning-option"  // clang: no -Wtsan
 #pragma GCC diagnostic ignored "-Wtsan"
-  std::atomic_thread_fence(std::memory_order_acquire);
+  std::atomic_thread_fence(kAcquire);
 #pragma GCC diagnostic pop
 }
 

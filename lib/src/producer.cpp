@@ -9,9 +9,7 @@
 
 namespace shmq {
 
-namespace {
-constexpr auto kRelaxed = std::memory_order_relaxed;
-}
+using detail::kRelaxed;
 
 // ---- Loan -------------------------------------------------------------------
 

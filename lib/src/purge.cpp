@@ -1,16 +1,11 @@
 #include "purge.hpp"
 
 #include "crash_point.hpp"
+#include "ring.hpp"
 
 namespace shmq::detail {
 
 namespace {
-
-constexpr auto kAcquire = std::memory_order_acquire;
-constexpr auto kRelaxed = std::memory_order_relaxed;
-constexpr auto kSeqCst = std::memory_order_seq_cst;
-
-std::uint32_t lap_before(std::uint32_t lap) noexcept { return (lap - 1) & kLapMask; }
 
 enum class Dropped : std::uint8_t { Nothing, Ready, Pending, PassedOver };
 
@@ -35,10 +30,9 @@ Dropped drop(const QueueView& q, std::uint32_t g, std::uint32_t s) noexcept {
   // taken by the group. (The lease word was read first: if the slot had moved
   // on since, the group took lap L meanwhile and the lap check or the CAS fails.)
   if (slot_state(sw) != SlotState::Ready || word_lap(lw) != lap_before(lap)) return Dropped::Nothing;
-  const bool for_group = ((slot.group_mask.load(std::memory_order_relaxed) >> g) & 1U) != 0;
+  const bool for_group = ((slot.group_mask.load(kRelaxed) >> g) & 1U) != 0;
   // The pass-over of take_next: fails when a consumer took the message first.
-  if (!le.word.compare_exchange_strong(lw, lease_word(lap, LeaseState::Done, 0, kNoOwner), kSeqCst))
-    return Dropped::Nothing;
+  if (!pass_over_group(q, g, s, lap)) return Dropped::Nothing;
   return for_group ? Dropped::Ready : Dropped::PassedOver;
 }
 
@@ -52,8 +46,7 @@ void advance_next(const QueueView& q, std::uint32_t g) noexcept {
     if (pos >= tail) return;
     const Word lw = q.lease(g, q.slot_of(pos)).word.load(kAcquire);
     if (word_lap(lw) == lap_before(q.lap_of(pos))) return;  // not taken yet: the next delivery
-    // Losing the race means someone else moved it: read it again.
-    gs.next.compare_exchange_strong(pos, pos + 1, kRelaxed);
+    help_advance(gs.next, pos);
   }
 }
 

@@ -26,7 +26,7 @@ std::string queue_what(const std::string& ns, const std::string& name) {
 
 bool half_initialised(const Segment& s) {
   if (s.size() < sizeof(SegmentHeader)) return true;
-  return reinterpret_cast<const SegmentHeader*>(s.data())->layout_version.load(std::memory_order_acquire) == 0;
+  return reinterpret_cast<const SegmentHeader*>(s.data())->layout_version.load(kAcquire) == 0;
 }
 
 }  // namespace

@@ -53,9 +53,9 @@ void init_queue_segment(std::byte* base, const QueueParams& p) noexcept {
   // Cursors start at `capacity` (lap 1); every slot and lease word of a zeroed
   // segment already reads as lap 0, Aborted / Done: free for lap 1.
   auto* hot = reinterpret_cast<QueueHot*>(base + kQueueHotOffset);
-  hot->tail.store(p.capacity, std::memory_order_relaxed);
+  hot->tail.store(p.capacity, kRelaxed);
   auto* groups = reinterpret_cast<GroupState*>(base + o.groups);
-  for (std::size_t g = 0; g < p.groups.size(); ++g) groups[g].next.store(p.capacity, std::memory_order_relaxed);
+  for (std::size_t g = 0; g < p.groups.size(); ++g) groups[g].next.store(p.capacity, kRelaxed);
   static_assert(slot_word(0, SlotState::Aborted, kNoOwner) == 0 && lease_word(0, LeaseState::Done, 0, kNoOwner) == 0);
   SHMQ_CRASH_POINT("create.written");
 
@@ -91,11 +91,11 @@ QueueView open_queue_view(std::byte* base, std::size_t size, const std::string& 
   // is never ahead of the tail by a whole ring.
   const auto* hot = reinterpret_cast<const QueueHot*>(base + kQueueHotOffset);
   const auto* groups = reinterpret_cast<const GroupState*>(base + o.groups);
-  const std::uint64_t tail = hot->tail.load(std::memory_order_acquire);
+  const std::uint64_t tail = hot->tail.load(kAcquire);
   if (tail < c || tail > kMaxPosition)
     throw Error(errc::corrupt_segment, what + " has a tail cursor out of range (" + std::to_string(tail) + ")" + fix);
   for (std::uint32_t g = 0; g < info->group_count; ++g) {
-    const std::uint64_t next = groups[g].next.load(std::memory_order_acquire);
+    const std::uint64_t next = groups[g].next.load(kAcquire);
     if (next < c || next > tail + c)
       throw Error(errc::corrupt_segment, what + " has a cursor of group " + std::to_string(g) + " out of range (" +
                                              std::to_string(next) + ", tail " + std::to_string(tail) + ")" + fix);

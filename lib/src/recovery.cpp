@@ -8,16 +8,13 @@ namespace shmq::detail {
 
 namespace {
 
-constexpr auto kAcquire = std::memory_order_acquire;
-constexpr auto kAcqRel = std::memory_order_acq_rel;
-constexpr auto kRelaxed = std::memory_order_relaxed;
-constexpr auto kSeqCst = std::memory_order_seq_cst;
-
 DlqState dlq_state(Word w) noexcept { return static_cast<DlqState>(word_state(w)); }
 
 void free_filling_entries(const QueueView& q, Owner dead, RecoveryResult& r) noexcept {
   for (std::uint32_t i = 0; i < q.dlq_capacity; ++i) {
     Word w = q.dlq_entry(i).state.load(kAcquire);
+    // SYNC POINT: acq_rel: the entry is free for a new dead letter only after
+    // the dead writer's partial copy (nothing reads it: it was never Full).
     if (dlq_state(w) == DlqState::Filling && word_owner(w) == dead &&
         q.dlq_entry(i).state.compare_exchange_strong(w, 0, kAcqRel)) {
       ++r.dlq_entries_freed;
@@ -29,7 +26,9 @@ void free_filling_entries(const QueueView& q, Owner dead, RecoveryResult& r) noe
 void recover_slots(const QueueView& q, Owner dead, bool may_still_run, RecoveryResult& r) noexcept {
   for (std::uint32_t s = 0; s < q.capacity; ++s) {
     std::atomic<Word>& state = q.slot(s).state;
-    // seq_cst: see fence_session (a claim by a just-fenced session is seen here).
+    // SYNC POINT: seq_cst pairs with the fence CAS (registry.cpp transition)
+    // and the claimer's seq_cst claim + session_alive check (ring.cpp): a
+    // claim by a just-fenced session is seen here, or it sees Fenced itself.
     Word w = state.load(kSeqCst);
     if (slot_state(w) != SlotState::Loaned || word_owner(w) != dead) continue;
     // A producer that may resume keeps its stamp on the slot (quarantine), so
@@ -48,6 +47,8 @@ void recover_slots(const QueueView& q, Owner dead, bool may_still_run, RecoveryR
 // the name is cleared, so a recovery killed in between bumps again: a
 // consumer that rescans only when the generation moves always finds it.
 bool announce(const QueueView& q, std::uint32_t g, LeaseEntry& le, Word w) noexcept {
+  // SYNC POINT: seq_cst, after the Pending word was written: a consumer that
+  // loads the new generation (acquire, redelivery_generation) finds the word.
   q.groups[g].redeliver_gen.fetch_add(1, kSeqCst);
   SHMQ_CRASH_POINT("recover.announced");
   return le.word.compare_exchange_strong(w, lease_word(word_lap(w), LeaseState::Pending, word_count(w), kNoOwner),
@@ -59,7 +60,8 @@ void recover_leases(const QueueView& q, Owner dead, RecoveryResult& r) noexcept 
     const bool at_most_once = q.group_info(g).at_most_once != 0;
     for (std::uint32_t s = 0; s < q.capacity; ++s) {
       LeaseEntry& le = q.lease(g, s);
-      // seq_cst: see fence_session (a lease taken by a just-fenced session is seen here).
+      // SYNC POINT: seq_cst, as in recover_slots: a lease taken by a
+      // just-fenced session is seen here, or its taker sees Fenced.
       Word w = le.word.load(kSeqCst);
       if (word_owner(w) != dead) continue;
       const std::uint32_t lap = word_lap(w);
@@ -201,7 +203,7 @@ AuditReport audit(const QueueView& q) {
     // The position of slot s in [tail, tail + capacity): the slot is at that
     // position's lap (claimed ahead of a lagging tail) or the lap before.
     const std::uint64_t pos = tail + ((s - tail) & q.mask);
-    if (lap != q.lap_of(pos) && lap != ((q.lap_of(pos) - 1) & kLapMask))
+    if (lap != q.lap_of(pos) && lap != lap_before(q.lap_of(pos)))
       add_problem(a, "slot " + std::to_string(s) + " is at lap " + std::to_string(lap) + ", out of step with tail " +
                          std::to_string(tail));
     if (slot_state(w) == SlotState::Loaned) {
@@ -216,7 +218,7 @@ AuditReport audit(const QueueView& q) {
     for (std::uint32_t g = 0; g < q.group_count; ++g) {
       const Word lw = q.lease(g, s).word.load(kAcquire);
       const std::string where = "slot " + std::to_string(s) + " group " + std::to_string(g);
-      if (word_lap(lw) == ((lap - 1) & kLapMask) && lease_state(lw) == LeaseState::Done) {
+      if (word_lap(lw) == lap_before(lap) && lease_state(lw) == LeaseState::Done) {
         all_done = false;  // not taken by this group yet
         continue;
       }

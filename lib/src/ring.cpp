@@ -9,20 +9,6 @@ namespace shmq::detail {
 
 namespace {
 
-constexpr auto kRelaxed = std::memory_order_relaxed;
-constexpr auto kAcquire = std::memory_order_acquire;
-constexpr auto kRelease = std::memory_order_release;
-constexpr auto kAcqRel = std::memory_order_acq_rel;
-constexpr auto kSeqCst = std::memory_order_seq_cst;
-
-std::uint32_t lap_before(std::uint32_t lap) noexcept { return (lap - 1) & kLapMask; }
-
-// Cursors only move forward by one from a value someone observed; losing the
-// race means another process already moved it.
-void help_advance(std::atomic<std::uint64_t>& cursor, std::uint64_t pos) noexcept {
-  cursor.compare_exchange_strong(pos, pos + 1, kRelaxed);
-}
-
 // Every group has finished with the slot's previous lap.
 bool all_groups_done(const QueueView& q, std::uint32_t s, std::uint32_t prev_lap) noexcept {
   for (std::uint32_t g = 0; g < q.group_count; ++g) {
@@ -59,11 +45,17 @@ void write_deadline(const QueueView& q, LeaseEntry& le, std::uint32_t g, Word le
 
 }  // namespace
 
-void pass_over(const QueueView& q, std::uint32_t s, std::uint32_t lap) noexcept {
+bool pass_over_group(const QueueView& q, std::uint32_t g, std::uint32_t s, std::uint32_t lap) noexcept {
+  Word untaken = lease_word(lap_before(lap), LeaseState::Done, 0, kNoOwner);
+  // SYNC POINT: release pairs with the acquire in all_groups_done (the slot
+  // may be reused after it). seq_cst because purge checks for parked producers
+  // after it (see wait.hpp); on x86 every CAS is a full barrier anyway.
+  return q.lease(g, s).word.compare_exchange_strong(untaken, lease_word(lap, LeaseState::Done, 0, kNoOwner), kSeqCst);
+}
+
+void pass_over(const QueueView& q, std::uint32_t s, std::uint32_t lap, std::uint32_t except) noexcept {
   for (std::uint32_t g = 0; g < q.group_count; ++g) {
-    Word untaken = lease_word(lap_before(lap), LeaseState::Done, 0, kNoOwner);
-    // Fails harmlessly when a consumer passed over it first.
-    q.lease(g, s).word.compare_exchange_strong(untaken, lease_word(lap, LeaseState::Done, 0, kNoOwner), kAcqRel);
+    if (g != except) (void)pass_over_group(q, g, s, lap);  // fails harmlessly when a consumer passed over it first
     if (g == 0) SHMQ_CRASH_POINT("pass.partial");
   }
 }
@@ -124,9 +116,9 @@ Delivery take_next(const QueueView& q, std::uint32_t g, Owner me) noexcept {
     const Word sw = slot.state.load(kAcquire);
     if (word_lap(sw) != lap || slot_state(sw) == SlotState::Loaned) return {};  // not published yet
 
-    if (slot_state(sw) == SlotState::Aborted || ((slot.group_mask.load(std::memory_order_relaxed) >> g) & 1U) == 0) {
+    if (slot_state(sw) == SlotState::Aborted || ((slot.group_mask.load(kRelaxed) >> g) & 1U) == 0) {
       // No message for this group at pos: pass over it.
-      le.word.compare_exchange_strong(lw, lease_word(lap, LeaseState::Done, 0, kNoOwner), kAcqRel);
+      (void)pass_over_group(q, g, s, lap);
       help_advance(gs.next, pos);
       continue;
     }

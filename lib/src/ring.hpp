@@ -86,9 +86,21 @@ void start_lease(const QueueView& q, std::uint32_t g, const Delivery& d, Owner m
 bool dead_letter(const QueueView& q, std::uint32_t g, std::uint64_t pos, Word pending_word, Owner me,
                  std::uint64_t now_ms) noexcept;
 
-// Marks the message-less position (slot s, lap) Done for every group that has
-// not passed over it yet. Anyone may call it for an Aborted slot.
-void pass_over(const QueueView& q, std::uint32_t s, std::uint32_t lap) noexcept;
+// Cursors (tail, a group's next) only move forward by one from a value someone
+// observed; losing the race means another process already moved it.
+inline void help_advance(std::atomic<std::uint64_t>& cursor, std::uint64_t pos) noexcept {
+  cursor.compare_exchange_strong(pos, pos + 1, kRelaxed);
+}
+
+// Group g is finished with position (slot s, lap), which carries nothing for
+// it (or is dropped by purge): its lease word goes Done(lap - 1) -> Done(lap).
+// False when the group took or passed over it first.
+bool pass_over_group(const QueueView& q, std::uint32_t g, std::uint32_t s, std::uint32_t lap) noexcept;
+
+inline constexpr std::uint32_t kEveryGroup = ~0U;
+// pass_over_group for every group but `except`: a message-less position (an
+// Aborted slot; anyone may call it), or a replayed message's other groups.
+void pass_over(const QueueView& q, std::uint32_t s, std::uint32_t lap, std::uint32_t except = kEveryGroup) noexcept;
 
 // True if the session named by `owner` may still be running (its registry
 // entry still carries that generation and is not Free). Without a registry

@@ -13,11 +13,11 @@ std::atomic<std::int64_t> g_park_slice_ns{kDefaultSliceNs};
 }  // namespace
 
 std::chrono::nanoseconds park_slice() noexcept {
-  return std::chrono::nanoseconds(g_park_slice_ns.load(std::memory_order_relaxed));
+  return std::chrono::nanoseconds(g_park_slice_ns.load(kRelaxed));
 }
 
 void set_park_slice(std::chrono::nanoseconds slice) noexcept {
-  g_park_slice_ns.store(slice.count(), std::memory_order_relaxed);
+  g_park_slice_ns.store(slice.count(), kRelaxed);
 }
 
 }  // namespace shmq::detail

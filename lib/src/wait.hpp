@@ -59,7 +59,7 @@ inline void cpu_relax() noexcept {
 // Wakes everyone parked on `futex` if anyone is.
 inline void notify(std::atomic<std::uint32_t>& futex, const ParkedLanes& lanes) noexcept {
   if (!any_parked(lanes)) return;
-  futex.fetch_add(1, std::memory_order_seq_cst);
+  futex.fetch_add(1, kSeqCst);
   futex_wake_all(reinterpret_cast<const std::uint32_t*>(&futex));
 }
 
@@ -77,7 +77,7 @@ Status park_once(Try& try_once, Status again, const ParkSite& site, std::uint64_
     return try_once();
   }
   SHMQ_CRASH_POINT("park.counted");
-  const std::uint32_t seen = site.futex->load(std::memory_order_seq_cst);
+  const std::uint32_t seen = site.futex->load(kSeqCst);
   Status s = try_once();
   if (s == again) {
     const std::uint64_t now = monotonic_ns();
