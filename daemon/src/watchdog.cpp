@@ -14,10 +14,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include "header.hpp"
-#include "os.hpp"
+#include "layout/header.hpp"
+#include "os/os.hpp"
+#include "os/wait.hpp"
 #include "shmq/error.hpp"
-#include "wait.hpp"
 
 namespace shmq::daemon {
 

@@ -1,4 +1,4 @@
-// shmqd's control socket (daemon/src/control.cpp, lib/src/control_client.cpp):
+// shmqd's control socket (daemon/src/control.cpp, lib/src/control/control_client.cpp):
 // queues created, deleted and purged through a real daemon, with its
 // permission checks (children that setuid to nobody), malformed and hostile
 // requests on raw sockets, and the fall-back when no daemon runs.
@@ -27,10 +27,10 @@
 #include <nlohmann/json.hpp>
 
 #include "children.hpp"
-#include "control_client.hpp"
-#include "control_protocol.hpp"
-#include "os.hpp"
-#include "queue_segment.hpp"
+#include "control/control_client.hpp"
+#include "control/control_protocol.hpp"
+#include "os/os.hpp"
+#include "os/queue_segment.hpp"
 #include "shmq/shmq.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"

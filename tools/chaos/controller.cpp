@@ -18,11 +18,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/inspect.hpp"
+#include "core/recovery.hpp"
 #include "daemon_process.hpp"
-#include "inspect.hpp"
-#include "os.hpp"
-#include "queue_segment.hpp"
-#include "recovery.hpp"
+#include "os/os.hpp"
+#include "os/queue_segment.hpp"
 #include "shmq/shmq.hpp"
 
 namespace shmq::chaos {

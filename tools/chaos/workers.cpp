@@ -7,7 +7,7 @@
 
 #include <unistd.h>
 
-#include "layout.hpp"
+#include "layout/layout.hpp"
 #include "shmq/shmq.hpp"
 
 namespace shmq::chaos {
