@@ -514,12 +514,18 @@ class Pty {
     }
   }
   void type(const std::string& keys) { ASSERT_EQ(::write(fd_, keys.data(), keys.size()), static_cast<ssize_t>(keys.size())); }
-  shmq::test::ChildExit wait_exit() {
-    while (read_some(100)) {
+  // Reads the screen until the program closes it (it exits), then reaps it;
+  // after `limit` it is killed (a watch that ignores its quit key redraws
+  // for ever: its output alone must not keep the test reading).
+  shmq::test::ChildExit wait_exit(std::chrono::milliseconds limit = 30s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (auto left = limit; left.count() > 0 && read_some(static_cast<int>(left.count()));) {
+      left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     }
     reaped_ = true;
-    const auto e = shmq::test::wait_child(pid_, 30s);
-    while (read_some(0)) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto e = shmq::test::wait_child(pid_, std::max(left, 0ms));
+    while (read_some(0)) {  // what is left in the terminal: a bounded amount, the program is gone
     }
     return e;
   }

@@ -32,8 +32,10 @@
 
 #include <gtest/gtest.h>
 
-#include "shmq/shmq.hpp"
 #include "children.hpp"
+#include "os/queue_segment.hpp"
+#include "parked.hpp"
+#include "shmq/shmq.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -49,6 +51,7 @@ using shmq::test::Pipe;
 using shmq::test::SharedArray;
 using shmq::test::read_exact;
 using shmq::test::TestNamespace;
+using shmq::test::Victim;
 using shmq::test::wait_child;
 
 // How long a child may run before the parent kills it: generous, so a slow
@@ -271,8 +274,11 @@ TEST(MultiProcessTest, FullQueueFailsFastTimesOutAndBlockedSendResumesAfterAnAck
   constexpr std::uint32_t kCapacity = 8;
   create_queue(ns, "full", queue_config(kCapacity, 64));
   Pipe about_to_block;
+  // No park slice (parked.hpp): once parked, only the ack's wake-up lets the
+  // blocked send through before its own timeout.
+  const shmq::test::ParkSliceScope no_slice(shmq::test::kNoParkSlice);
 
-  Child producer([&] {
+  Victim producer([&] {
     shmq::Client c({.ns = ns.name()});
     shmq::Producer p = c.producer("full");
     std::uint64_t accepted = 0;
@@ -301,6 +307,12 @@ TEST(MultiProcessTest, FullQueueFailsFastTimesOutAndBlockedSendResumesAfterAnAck
 
   ASSERT_TRUE(about_to_block.wait(std::chrono::milliseconds(kChildDeadline)))
       << "the producer never got to its blocking send: " << exited_cleanly(producer.wait(1s)).message();
+  {
+    // The ack comes once the send is blocked (parked), not before it started.
+    const shmq::detail::MappedQueue q = shmq::detail::open_queue_segment(ns.name(), "full");
+    ASSERT_TRUE(shmq::test::wait_parked(producer.pid(), q.view.hot->producers_parked, shmq::test::kParkLimit))
+        << "the producer never blocked on the full queue";
+  }
 
   // No more forks in this test: the parent may have a Client now.
   shmq::Client c({.ns = ns.name()});

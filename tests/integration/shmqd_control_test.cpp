@@ -1,4 +1,4 @@
-// shmqd's control socket (daemon/src/control.cpp, lib/src/control/control_client.cpp):
+// shmqd's control socket (daemon/src/control.cpp, lib/src/control_client.cpp):
 // queues created, deleted and purged through a real daemon, with its
 // permission checks (children that setuid to nobody), malformed and hostile
 // requests on raw sockets, and the fall-back when no daemon runs.
@@ -31,6 +31,7 @@
 #include "control/control_protocol.hpp"
 #include "os/os.hpp"
 #include "os/queue_segment.hpp"
+#include "parked.hpp"
 #include "shmq/shmq.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"
@@ -47,8 +48,13 @@ using shmq::detail::ControlRequest;
 using shmq::test::Child;
 using shmq::test::ConfigFile;
 using shmq::test::exited_cleanly;
+using shmq::test::kNoParkSlice;
+using shmq::test::kParkLimit;
+using shmq::test::kWakeLimit;
+using shmq::test::ParkSliceScope;
 using shmq::test::Shmqd;
 using shmq::test::TestNamespace;
+using shmq::test::wait_parked;
 using ::testing::HasSubstr;
 
 constexpr uid_t kNobody = 65534;
@@ -92,6 +98,9 @@ class RawConnection {
   RawConnection& operator=(const RawConnection&) = delete;
 
   [[nodiscard]] bool connected() const noexcept { return connected_; }
+  // Hangs up but keeps the descriptor (so closed_by_daemon can tell when the
+  // daemon has seen it): the daemon reads end of file.
+  bool hang_up() { return ::shutdown(fd_, SHUT_WR) == 0; }
   void close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
@@ -187,9 +196,7 @@ TEST(ShmqdControlTest, MultiProcessCreateAndDeleteGoThroughTheDaemon) {
   EXPECT_TRUE(daemon.wait_for("uid 0: create jobs: ok")) << daemon.err();
   struct stat st {};
   ASSERT_EQ(::stat(shm_path(ns, "jobs").c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777U, 0640U);
-  EXPECT_EQ(st.st_uid, ::geteuid());
-  EXPECT_EQ(st.st_gid, ::getegid());
+  EXPECT_EQ(st.st_mode & 0777U, 0640U);  // its owner: MultiProcessQueueIsOwnedByTheRequestersUidAndGid
 
   // Visible and usable like any queue.
   EXPECT_THAT(client.list_queues(), ::testing::Contains("jobs"));
@@ -249,6 +256,30 @@ TEST(ShmqdControlTest, MultiProcessCreateAndDeleteGoThroughTheDaemon) {
   EXPECT_EQ(after.ack(), Status::Ok);
 }
 
+// The daemon (root) makes the segment, then gives it to whoever asked: a
+// child that dropped to uid nobody with primary group users, so that the
+// expected owner differs from the daemon's (root:root) and its gid from its
+// uid (65534:100: a gid taken from the uid would show).
+TEST(ShmqdControlTest, MultiProcessQueueIsOwnedByTheRequestersUidAndGid) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to setuid a child to nobody";
+  TestNamespace ns;
+  Shmqd daemon(ns);
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
+  Child requester([&] {
+    if (!become(kNobody, kUsers, {})) return shmq::test::fail(2, "setuid: %s", std::strerror(errno));
+    const std::string create = outcome(ns, request(ControlOp::Create, "theirs", small_queue(0640)));
+    CHILD_CHECK(create == "ok", "create theirs: %s", create.c_str());
+    return 0;
+  });
+  ASSERT_TRUE(exited_cleanly(requester.wait(60s)));
+  EXPECT_TRUE(daemon.wait_for("uid 65534: create theirs: ok")) << daemon.err();
+  struct stat st {};
+  ASSERT_EQ(::stat(shm_path(ns, "theirs").c_str(), &st), 0) << std::strerror(errno);
+  EXPECT_EQ(st.st_uid, kNobody);
+  EXPECT_EQ(st.st_gid, kUsers);
+  EXPECT_EQ(st.st_mode & 0777U, 0640U);
+}
+
 TEST(ShmqdControlTest, MultiProcessPurgeDropsReadyAndPendingAndKeepsLeased) {
   TestNamespace ns;
   Shmqd daemon(ns);
@@ -292,20 +323,30 @@ TEST(ShmqdControlTest, MultiProcessPurgeDropsReadyAndPendingAndKeepsLeased) {
   }
 }
 
+// The producer blocks in this process's main thread; another thread asks for
+// the purge once the main thread is asleep on the queue's futex. The park
+// slice is off (parked.hpp): a purge that forgot to wake leaves the producer
+// asleep until its send gives up after kWakeLimit, and the test fails.
 TEST(ShmqdControlTest, MultiProcessPurgeWakesAProducerBlockedOnAFullQueue) {
   TestNamespace ns;
   Shmqd daemon(ns);
   ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
+  const ParkSliceScope no_slice(kNoParkSlice);
   shmq::Client client({.ns = ns.name()});
   client.create_queue("full", small_queue());
   shmq::Producer producer = client.producer("full", {shmq::WaitStrategy::Park});
   for (int i = 0; i < 8; ++i) ASSERT_EQ(producer.send("x", 10s), Status::Ok);
   ASSERT_FALSE(producer.try_loan(1)) << "the queue should be full";
+  const shmq::detail::MappedQueue q = shmq::detail::open_queue_segment(ns.name(), "full");
   std::thread purger([&] {
-    std::this_thread::sleep_for(50ms);  // lets the producer park first (not required for correctness)
+    // Without the purge the producer's send fails after kWakeLimit: no hang.
+    if (!wait_parked(::getpid(), q.view.hot->producers_parked, kParkLimit)) {
+      ADD_FAILURE() << "the producer never parked on the full queue";
+      return;
+    }
     EXPECT_EQ(client.purge_queue("full"), 8U);
   });
-  EXPECT_EQ(producer.send("after purge", 20s), Status::Ok);
+  EXPECT_EQ(producer.send("after purge", kWakeLimit), Status::Ok) << "a purge must wake a parked producer";
   purger.join();
 }
 
@@ -503,13 +544,13 @@ TEST(ShmqdControlTest, MultiProcessConnectionsPastTheLimitAreRefusedNotQueued) {
   const std::optional<std::string> busy = extra.receive();
   ASSERT_TRUE(busy);
   EXPECT_THAT(refusal(json::parse(*busy), "daemon_unavailable"), HasSubstr("64 control connections open"));
-  idle.clear();
-  // Once they are gone, requests are served again.
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    const json r = ask(ns, R"({"op":"purge","queue":"x"})");
-    if (r.value("code", std::string()) == "not_found") break;
-    std::this_thread::sleep_for(20ms);  // the daemon has not seen the hang-ups yet
+  // They hang up, and each waits until the daemon has closed its end: then
+  // the daemon has dropped all 64, and the next request must be served.
+  for (std::size_t i = 0; i < idle.size(); ++i) {
+    ASSERT_TRUE(idle[i]->hang_up()) << i << ": " << std::strerror(errno);
+    ASSERT_TRUE(idle[i]->closed_by_daemon(10s)) << "the daemon did not close connection " << i;
   }
+  idle.clear();
   EXPECT_THAT(refusal(ask(ns, R"({"op":"purge","queue":"x"})"), "not_found"), HasSubstr("queue 'x' not found"));
 }
 

@@ -52,7 +52,8 @@ TEST_F(ExpiryTest, MultiProcessQueueCreatedDirectlyIsWatchedAtOnce) {
     const std::uint64_t created = now_ms();
     const shmq::detail::MappedQueue q =
         shmq::detail::create_queue_segment(ns_.name(), name, {.capacity = 4, .slot_size = 16});
-    while (!watched_by_someone(q.view) && now_ms() - created < 10 * kLimitMs) std::this_thread::sleep_for(1ms);
+    while (!watched_by_someone(q.view) && now_ms() - created < 10 * kLimitMs)
+      std::this_thread::sleep_for(1ms);  // a poll interval, not a synchronisation
     EXPECT_LT(now_ms() - created, kLimitMs) << name << " was watched late\n" << daemon.err();
   }
 }

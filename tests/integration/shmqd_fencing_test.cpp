@@ -59,7 +59,7 @@ bool eventually(Condition reached) {
   const std::uint64_t deadline = now_ms() + kStateLimitMs;
   while (!reached()) {
     if (now_ms() >= deadline) return false;
-    std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(1ms);  // a poll interval, not a synchronisation
   }
   return true;
 }

@@ -18,10 +18,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +31,7 @@
 #include <boost/interprocess/sync/file_lock.hpp>
 #include <gtest/gtest.h>
 
+#include "parked.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::detail {
@@ -59,6 +62,25 @@ int wait_child(pid_t pid, std::chrono::nanoseconds limit = kChildDeadline) {
       return -1;
     }
     pause_briefly();
+  }
+}
+
+// True once /proc/locks lists `pid` as waiting for a POSIX (fcntl) lock (a
+// "N: -> POSIX ADVISORY WRITE pid ..." line); false after kChildDeadline.
+bool waits_for_posix_lock(pid_t pid) {
+  const std::uint64_t deadline = monotonic_ns() + std::chrono::nanoseconds(kChildDeadline).count();
+  for (;;) {
+    std::ifstream locks("/proc/locks");
+    for (std::string line; std::getline(locks, line);) {
+      std::istringstream fields(line);
+      std::string id, arrow, kind, advisory, access;
+      pid_t holder = 0;
+      if (fields >> id >> arrow >> kind >> advisory >> access >> holder && arrow == "->" && kind == "POSIX" &&
+          holder == pid)
+        return true;
+    }
+    if (monotonic_ns() >= deadline) return false;
+    pause_briefly();  // a poll interval, not a synchronisation
   }
 }
 
@@ -533,11 +555,15 @@ TEST_F(OsTest, FileLockBlocksUntilReleased) {
     return 0;
   });
   ASSERT_GT(child, 0);
-  // While held, the child cannot have passed the lock (checked over a few polls).
-  for (int i = 0; i < 20; ++i) {
-    EXPECT_EQ(acquired->load(std::memory_order_acquire), 0u);
-    pause_briefly();
+  // The child is at the lock (the kernel lists it as waiting for it), and
+  // while it is held the child cannot have passed it.
+  if (!waits_for_posix_lock(child)) {
+    ::kill(child, SIGKILL);
+    (void)wait_child(child);
+    FAIL() << "the child never waited for the lock (or already passed it: "
+           << acquired->load(std::memory_order_acquire) << ")";
   }
+  EXPECT_EQ(acquired->load(std::memory_order_acquire), 0u);
   lock.reset();
   EXPECT_EQ(wait_child(child), 0);
   EXPECT_EQ(acquired->load(std::memory_order_acquire), 1u);
@@ -547,15 +573,25 @@ TEST_F(OsTest, FileLockExcludesAnotherThread) {
   const std::string path = namespace_lock_path(ns());
   auto lock = std::make_unique<FileLock>(path);
   auto acquired = std::make_shared<std::atomic<std::uint32_t>>(0);
+  auto tid = std::make_shared<std::atomic<pid_t>>(0);
   // Shared state only: if the thread never gets the lock it is detached, not joined.
-  std::thread other([acquired, path] {
+  std::thread other([acquired, tid, path] {
+    tid->store(::gettid(), std::memory_order_release);
     const FileLock mine(path);
     acquired->store(1, std::memory_order_release);
   });
-  for (int i = 0; i < 20; ++i) {
-    EXPECT_EQ(acquired->load(std::memory_order_acquire), 0u);
+  // The thread is at the lock (asleep in the kernel after saying where it
+  // runs: FileLock's in-process mutex is a futex), and while it is held the
+  // thread cannot have passed it.
+  const std::uint64_t at_lock_deadline = monotonic_ns() + std::chrono::nanoseconds(kChildDeadline).count();
+  while ((tid->load(std::memory_order_acquire) == 0 ||
+          test::wchan_of(tid->load(std::memory_order_acquire)).find("futex") == std::string::npos) &&
+         acquired->load(std::memory_order_acquire) == 0 && monotonic_ns() < at_lock_deadline) {
     pause_briefly();
   }
+  EXPECT_EQ(acquired->load(std::memory_order_acquire), 0u);
+  EXPECT_NE(test::wchan_of(tid->load(std::memory_order_acquire)).find("futex"), std::string::npos)
+      << "the other thread never waited for the lock";
   lock.reset();
   const std::uint64_t deadline =
       monotonic_ns() + std::chrono::nanoseconds(kChildDeadline).count();

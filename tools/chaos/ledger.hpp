@@ -16,11 +16,15 @@
 //                           attempting around it; the controller reads them
 //                           once the producer is dead (waitpid orders it)
 //   WorkerCounters          its worker, relaxed; summed by the controller
-//   record map cells        the consumers of the cell's group, CAS (relaxed:
-//                           the cells carry no other data, and the controller
-//                           reads them after the consumers exited)
+//   KeeperState             replay_requests: the controller (release), the
+//                           keeper reads it (acquire); the rest: the keeper
+//   record map cells        the consumers of the cell's group and the
+//                           dead-letter keeper, CAS (relaxed: the cells carry
+//                           no other data, and the controller reads them after
+//                           the workers exited)
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -30,11 +34,17 @@ namespace shmq::chaos {
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint32_t kMaxProducers = 64;
 inline constexpr std::uint32_t kMaxConsumersPerGroup = 64;
-inline constexpr std::uint32_t kGroups = 3;  // see kGroupNames
+inline constexpr std::uint32_t kGroups = 4;  // see kGroupNames
 
-// The queue's groups: two at-least-once (long and short lease), one at-most-once.
-inline constexpr const char* kGroupNames[kGroups] = {"alo-long", "alo-short", "amo"};
-inline constexpr bool kAtMostOnce[kGroups] = {false, false, true};
+// The queue's groups: two at-least-once (long and short lease), one
+// at-most-once, and one at-least-once whose consumers nack often and whose
+// max_deliveries is small, so its messages reach the dead-letter area. Only
+// that group may dead-letter anything.
+inline constexpr const char* kGroupNames[kGroups] = {"alo-long", "alo-short", "amo", "alo-dlq"};
+inline constexpr bool kAtMostOnce[kGroups] = {false, false, true, false};
+inline constexpr std::uint32_t kDlqGroup = 3;
+inline constexpr std::uint32_t kDlqMaxDeliveries = 3;  // the other groups: 4095
+inline constexpr std::uint32_t kDlqCapacity = 64;       // entries of the queue's dead-letter area
 inline constexpr std::uint32_t kMaxWorkers = kMaxProducers + kGroups * kMaxConsumersPerGroup;
 
 // A producer's progress. Sequence numbers below `next` are committed (or, for
@@ -63,23 +73,69 @@ struct alignas(kCacheLine) WorkerCounters {
 };
 static_assert(sizeof(WorkerCounters) == kCacheLine);  // one line, one writer
 
+// The dead-letter keeper (one process at a time, tools/chaos/keeper.cpp).
+struct alignas(kCacheLine) KeeperState {
+  std::atomic<std::uint64_t> replay_requests;  // controller: one more for each replay fault
+  std::atomic<std::uint64_t> served;           // the requests a replay round has served
+  std::atomic<std::uint64_t> replayed;         // dead letters published again
+  std::atomic<std::uint64_t> dropped;          // entries freed to make room, after they were recorded
+  std::atomic<std::uint64_t> stray;            // dead letters of a group that must have none
+  std::atomic<std::uint64_t> corrupted;        // bad payload, id, group or delivery count
+  std::atomic<std::uint64_t> fenced;           // incarnations that ended fenced
+};
+static_assert(sizeof(KeeperState) == kCacheLine);
+
 struct Ledger {
   alignas(kCacheLine) std::atomic<std::uint32_t> stop_producers;  // 1: finish the message, exit 0
-  std::atomic<std::uint32_t> stop_consumers;                      // 1: exit 0 at the next receive
+  std::atomic<std::uint32_t> stop_consumers;                      // 1: consumers and keeper exit 0 at the next poll
   ProducerState producers[kMaxProducers];
   WorkerCounters workers[kMaxWorkers];
+  KeeperState keeper;
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(alignof(Ledger) == kCacheLine);
 
 // One byte per (group, producer, seq): how often a consumer of the group
-// recorded the message before acking it, and whether a delivery said it was a
-// redelivery (which explains a second record).
+// recorded the message before acking it, whether a delivery said it was a
+// redelivery (which explains a second record), and its dead-letter history.
 //   bit 7      redelivered: some delivery had delivery_count > 1
-//   bits 0..6  records, saturating at 127
+//   bit 6      dead-lettered: seen in the dead-letter area, checked intact
+//   bit 5      replay owed: replayed since it was last seen in the area, so
+//              it must be acked or seen there again
+//   bits 0..4  records, saturating at 31
 struct RecordCell {
   static constexpr std::uint8_t kRedelivered = 0x80;
-  static constexpr std::uint8_t kCountMask = 0x7f;
+  static constexpr std::uint8_t kDeadLettered = 0x40;
+  static constexpr std::uint8_t kReplayOwed = 0x20;
+  static constexpr std::uint8_t kCountMask = 0x1f;
+
+  // Adds `delta` (+1 or -1) to the count; sets the redelivered bit if asked.
+  static void add(std::uint8_t& byte, int delta, bool redelivered) noexcept {
+    update(byte, [&](std::uint8_t old) {
+      const int count = std::clamp((old & kCountMask) + delta, 0, int{kCountMask});
+      return static_cast<std::uint8_t>((old & ~kCountMask) | count | (redelivered ? kRedelivered : 0));
+    });
+  }
+  // Seen in the dead-letter area: whatever a replay owed is settled.
+  static void dead_lettered(std::uint8_t& byte) noexcept {
+    update(byte, [](std::uint8_t old) {
+      return static_cast<std::uint8_t>((old | kDeadLettered) & ~kReplayOwed);
+    });
+  }
+  // About to be replayed (set before the replay publishes, so a consumer's
+  // record of the copy always comes after it).
+  static void replay_owed(std::uint8_t& byte) noexcept {
+    update(byte, [](std::uint8_t old) { return static_cast<std::uint8_t>(old | kReplayOwed); });
+  }
+
+ private:
+  template <class F>
+  static void update(std::uint8_t& byte, F next_of) noexcept {
+    std::atomic_ref<std::uint8_t> cell(byte);
+    std::uint8_t old = cell.load(std::memory_order_relaxed);
+    while (!cell.compare_exchange_weak(old, next_of(old), std::memory_order_relaxed)) {
+    }
+  }
 };
 
 }  // namespace shmq::chaos

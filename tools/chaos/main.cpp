@@ -1,8 +1,10 @@
-// shmq-chaos: a soak under faults. Starts shmqd and producer and consumer
-// processes in a private namespace, kills and stops them (and shmqd) at
-// random for --duration, then checks that no committed message was lost,
-// corrupted or duplicated without a redelivery, that no slot leaked, and that
-// the teardown left nothing in /dev/shm. Prints one summary line.
+// shmq-chaos: a soak under faults. Starts shmqd, producer and consumer
+// processes and a dead-letter keeper in a private namespace, kills and stops
+// them (and shmqd), purges the queue and replays its dead letters at random
+// for --duration, then checks that no committed message was lost, corrupted
+// or duplicated without a redelivery, that only the dead-letter group
+// dead-lettered anything, that no slot leaked, and that the teardown left
+// nothing in /dev/shm. Prints one summary line.
 //
 // Exit codes: 0 passed; 1 a check failed; 2 usage; 3 could not start; 130 interrupted.
 #include <chrono>
@@ -32,12 +34,12 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CL
   bool no_daemon_faults = false;
   bool quiet = false;
 
-  CLI::App app{"shmq-chaos: kill -9, SIGSTOP and shmqd restarts under load; checks nothing is lost", "shmq-chaos"};
+  CLI::App app{"shmq-chaos: kill -9, SIGSTOP, shmqd restarts, purges and dead-letter replays under load; checks nothing is lost", "shmq-chaos"};
   app.add_option("--duration", duration_s, "Seconds of faults before the drain and the checks")
       ->capture_default_str()->check(CLI::Range(1U, 7U * 24 * 3600));
   app.add_option("--producers", o.shape.producers, "Producer processes")
       ->capture_default_str()->check(CLI::Range(1U, shmq::chaos::kMaxProducers));
-  app.add_option("--consumers", o.shape.consumers_per_group, "Consumer processes per group (3 groups)")
+  app.add_option("--consumers", o.shape.consumers_per_group, "Consumer processes per group (4 groups)")
       ->capture_default_str()->check(CLI::Range(1U, shmq::chaos::kMaxConsumersPerGroup));
   app.add_option("--interval", interval_ms, "Milliseconds between two faults")
       ->capture_default_str()->check(CLI::Range(1U, 3'600'000U));
@@ -46,10 +48,10 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CL
   app.add_option("--hold-us", hold_us, "Mean microseconds a consumer holds 1 in 16 messages (simulated work)")
       ->capture_default_str()->check(CLI::Range(0U, 10'000'000U));
   app.add_option("--max-messages", o.max_messages,
-                 "Messages over all producers at most (the ledger takes 3 bytes each, reserved lazily)")
+                 "Messages over all producers at most (the ledger takes 4 bytes each, reserved lazily)")
       ->capture_default_str()->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 36));
-  app.add_option("--slot-size", o.shape.slot_size, "Payload bytes per slot (messages are 24..slot-size bytes)")
-      ->capture_default_str()->check(CLI::Range(24U, 1U << 20));
+  app.add_option("--slot-size", o.shape.slot_size, "Payload bytes per slot (messages are 32..slot-size bytes)")
+      ->capture_default_str()->check(CLI::Range(static_cast<unsigned>(shmq::chaos::kPayloadHeader), 1U << 20));
   app.add_option("--heartbeat-timeout", heartbeat_timeout_ms, "Milliseconds without a heartbeat before fencing")
       ->capture_default_str()->check(CLI::Range(static_cast<unsigned>(shmq::kMinHeartbeatTimeout.count()), 60'000U));
   app.add_option("--drain-timeout", drain_s, "Seconds the queue may take to empty after the faults")
@@ -78,9 +80,9 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CL
   const bool own_log = o.log_path.empty();  // removed after a pass
   if (own_log) o.log_path = "/tmp/shmq-chaos." + o.shape.ns + ".log";
 
-  std::fprintf(stderr, "shmq-chaos: namespace %s, seed %llu, %u s, %u producers, %u consumers x 3 groups, shmqd %s, log %s\n",
+  std::fprintf(stderr, "shmq-chaos: namespace %s, seed %llu, %u s, %u producers, %u consumers x %u groups, shmqd %s, log %s\n",
                o.shape.ns.c_str(), static_cast<unsigned long long>(o.seed), duration_s, o.shape.producers,
-               o.shape.consumers_per_group, o.shmqd_path.c_str(), o.log_path.c_str());
+               o.shape.consumers_per_group, shmq::chaos::kGroups, o.shmqd_path.c_str(), o.log_path.c_str());
   try {
     const shmq::chaos::ChaosReport report = shmq::chaos::run_chaos(o);
     std::printf("%s\n", report.summary().c_str());

@@ -24,6 +24,9 @@ constexpr auto kPollPeriod = 100ms;
 // deliveries nacked, to keep those paths busy too.
 constexpr std::uint64_t kAbandonOneIn = 512;
 constexpr std::uint64_t kNackOneIn = 1024;
+// In the dead-letter group one delivery in this many is nacked: with
+// kDlqMaxDeliveries 3, about one message in 6^3 = 216 is dead-lettered.
+constexpr std::uint64_t kDlqNackOneIn = 6;
 // One in this many deliveries is held for up to twice RunShape::hold, as if
 // processing took that long: consumers then hold messages when killed or
 // stopped, and a backlog builds that fills the queue.
@@ -46,14 +49,6 @@ std::uint64_t checksum_of(std::span<const std::byte> payload) noexcept {
   return detail::fnv1a(reinterpret_cast<const unsigned char*>(payload.data()) + 8, payload.size() - 8);
 }
 
-ClientOptions client_options(const RunShape& shape) {
-  ClientOptions o;
-  o.ns = shape.ns;
-  o.heartbeat_interval = shape.heartbeat_interval;
-  o.heartbeat_timeout = shape.heartbeat_timeout;
-  return o;
-}
-
 int fenced(WorkerCounters& c) {
   c.fenced.fetch_add(1, kRelaxed);
   return kExitFenced;
@@ -64,31 +59,27 @@ int failed(const char* who, const char* what, Status s) {
   return 1;
 }
 
-// Adds `delta` (+1 or -1) to a record cell's count, and sets its redelivered
-// bit if `redelivered`.
-void add_record(std::uint8_t& byte, int delta, bool redelivered) noexcept {
-  std::atomic_ref<std::uint8_t> cell(byte);
-  std::uint8_t old = cell.load(kRelaxed);
-  std::uint8_t next = 0;
-  do {
-    const int count = std::clamp((old & RecordCell::kCountMask) + delta, 0, int{RecordCell::kCountMask});
-    next = static_cast<std::uint8_t>((old & RecordCell::kRedelivered) | count |
-                                     (redelivered ? RecordCell::kRedelivered : 0));
-  } while (!cell.compare_exchange_weak(old, next, kRelaxed));
-}
-
 }  // namespace
+
+ClientOptions client_options(const RunShape& shape) {
+  ClientOptions o;
+  o.ns = shape.ns;
+  o.heartbeat_interval = shape.heartbeat_interval;
+  o.heartbeat_timeout = shape.heartbeat_timeout;
+  return o;
+}
 
 std::size_t payload_length(std::uint32_t p, std::uint64_t seq, std::uint32_t slot_size) noexcept {
   if (slot_size <= kPayloadHeader) return kPayloadHeader;
   return kPayloadHeader + origin_seed(p, seq) % (slot_size - kPayloadHeader + 1);
 }
 
-void write_payload(std::span<std::byte> out, std::uint32_t p, std::uint64_t seq) noexcept {
+void write_payload(std::span<std::byte> out, std::uint32_t p, std::uint64_t seq, std::uint64_t id) noexcept {
   const auto length = static_cast<std::uint32_t>(out.size());
   std::memcpy(out.data() + 8, &p, 4);
   std::memcpy(out.data() + 12, &length, 4);
   std::memcpy(out.data() + 16, &seq, 8);
+  std::memcpy(out.data() + 24, &id, 8);
   std::uint64_t state = origin_seed(p, seq);
   for (std::size_t i = kPayloadHeader; i < out.size(); i += 8) {
     const std::uint64_t word = splitmix64(state);
@@ -106,57 +97,13 @@ bool read_payload(std::span<const std::byte> in, Origin& origin) noexcept {
   std::memcpy(&origin.producer, in.data() + 8, 4);
   std::memcpy(&length, in.data() + 12, 4);
   std::memcpy(&origin.seq, in.data() + 16, 8);
+  std::memcpy(&origin.id, in.data() + 24, 8);
   return length == in.size() && sum == checksum_of(in);
 }
 
-RecordVerdict check_records(const RunShape& shape, const SharedLedger& shared, std::span<const std::uint64_t> next,
-                            std::span<const InDoubt> in_doubt, std::uint64_t amo_may_drop) {
-  constexpr std::size_t kMaxSamples = 8;
-  RecordVerdict v;
-  auto sample = [&](const std::string& what, std::uint32_t g, std::uint32_t p, std::uint64_t seq) {
-    if (v.samples.size() < kMaxSamples)
-      v.samples.push_back(what + ": " + kGroupNames[g] + " (producer " + std::to_string(p) + ", seq " +
-                          std::to_string(seq) + ")");
-  };
-  auto recorded_anywhere = [&](std::uint32_t p, std::uint64_t seq) {
-    for (std::uint32_t g = 0; g < kGroups; ++g)
-      if ((*shared.cell(shape, g, p, seq) & RecordCell::kCountMask) != 0) return true;
-    return false;
-  };
-  for (std::uint32_t p = 0; p < shape.producers; ++p) {
-    for (std::uint64_t seq = 0; seq < shape.per_producer; ++seq) {
-      // In doubt and recorded by no group: maybe never committed, owed to nobody.
-      const bool excused = seq < next[p] && std::binary_search(in_doubt.begin(), in_doubt.end(), InDoubt{p, seq}) &&
-                           !recorded_anywhere(p, seq);
-      for (std::uint32_t g = 0; g < kGroups; ++g) {
-        const std::uint8_t cell = *shared.cell(shape, g, p, seq);
-        const unsigned count = cell & RecordCell::kCountMask;
-        if (seq >= next[p]) {
-          if (count != 0) {
-            ++v.phantoms;
-            sample("received, never committed", g, p, seq);
-          }
-        } else if (count == 0 && !excused) {
-          if (kAtMostOnce[g]) {
-            ++v.amo_dropped;
-          } else {
-            ++v.lost;
-            sample("lost", g, p, seq);
-          }
-        } else if (count > 1 && (kAtMostOnce[g] || (cell & RecordCell::kRedelivered) == 0)) {
-          ++v.duplicates;
-          sample("delivered twice without a redelivery", g, p, seq);
-        }
-      }
-    }
-  }
-  if (v.amo_dropped > amo_may_drop) {
-    v.lost += v.amo_dropped - amo_may_drop;
-    if (v.samples.size() < kMaxSamples)
-      v.samples.push_back("lost: " + std::to_string(v.amo_dropped) + " at-most-once messages missing, but only " +
-                          std::to_string(amo_may_drop) + " consumers died or were fenced holding one");
-  }
-  return v;
+bool valid_payload(const RunShape& shape, std::span<const std::byte> in, std::uint64_t id, Origin& origin) noexcept {
+  return read_payload(in, origin) && origin.producer < shape.producers && origin.seq < shape.per_producer &&
+         origin.id == id;
 }
 
 int run_producer(const RunShape& shape, const SharedLedger& shared, std::uint32_t p) {
@@ -189,7 +136,7 @@ int run_producer(const RunShape& shape, const SharedLedger& shared, std::uint32_
       loan.abandon();
       continue;
     }
-    write_payload(loan.data().first(length), p, seq);
+    write_payload(loan.data().first(length), p, seq, loan.id());
     const Status s = loan.commit(length);
     if (s == Status::Fenced) return fenced(counters);  // committed or not: the controller counts it in doubt
     if (s == Status::LeaseLost) continue;              // taken back while we were stopped: not published
@@ -225,24 +172,23 @@ int run_consumer(const RunShape& shape, const SharedLedger& shared, std::uint32_
     // release CAS, after these reads) says whether the lease held throughout,
     // so a bad payload or a record counts only once the ack succeeded.
     Origin o;
-    const bool valid =
-        read_payload(m.data(), o) && o.producer < shape.producers && o.seq < shape.per_producer;
+    const bool valid = valid_payload(shape, m.data(), m.id(), o);
     const std::size_t size = m.data().size();
     std::uint8_t* cell = valid ? shared.cell(shape, g, o.producer, o.seq) : nullptr;
     if (shape.hold.count() > 0 && splitmix64(rng) % kHoldOneIn == 0)
       std::this_thread::sleep_for(std::chrono::microseconds(splitmix64(rng) % (2 * shape.hold.count() + 1)));
     Status s = Status::Ok;
-    if (valid && !kAtMostOnce[g] && splitmix64(rng) % kNackOneIn == 0) {
+    if (valid && !kAtMostOnce[g] && splitmix64(rng) % (g == kDlqGroup ? kDlqNackOneIn : kNackOneIn) == 0) {
       // cppcheck-suppress redundantInitialization ; clang-tidy (init-variables) wants `s` initialised
       s = m.nack();
       if (s == Status::Ok) counters.nacked.fetch_add(1, kRelaxed);
     } else {
       if (valid) {
         counters.unsettled.store(SharedLedger::index(shape, g, o.producer, o.seq) + 1, kRelaxed);
-        add_record(*cell, +1, redelivered);
+        RecordCell::add(*cell, +1, redelivered);
       }
       s = m.ack();
-      if (s != Status::Ok && valid) add_record(*cell, -1, false);  // not ours after all
+      if (s != Status::Ok && valid) RecordCell::add(*cell, -1, false);  // not ours after all
       counters.unsettled.store(0, kRelaxed);
       if (s == Status::Ok && !valid) {
         counters.corrupted.fetch_add(1, kRelaxed);

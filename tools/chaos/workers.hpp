@@ -1,7 +1,9 @@
 // shmq-chaos's worker processes: producers that number and checksum every
-// message, consumers that check and record each one before they ack it. The
-// controller forks them; each runs one loop until asked to stop, fenced
-// (kExitFenced) or killed, and the controller starts a new one in its slot.
+// message, consumers that check and record each one before they ack it, and
+// the dead-letter keeper (keeper.cpp) that checks and records what reaches
+// the dead-letter area, replays it when asked and frees room. The controller
+// forks them; each runs one loop until asked to stop, fenced (kExitFenced) or
+// killed, and the controller starts a new one in its slot.
 #pragma once
 
 #include <chrono>
@@ -9,9 +11,9 @@
 #include <cstdint>
 #include <span>
 #include <string>
-#include <vector>
 
 #include "ledger.hpp"
+#include "shmq/config.hpp"
 
 namespace shmq::chaos {
 
@@ -44,29 +46,8 @@ struct SharedLedger {
   }
 };
 
-// A sequence number a killed producer may or may not have committed.
-struct InDoubt {
-  std::uint32_t producer = 0;
-  std::uint64_t seq = 0;
-  auto operator<=>(const InDoubt&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 bug, no pointer here
-};
-
-// What the record map says once every worker is gone. `next[p]`: producer p's
-// first unused sequence number; `in_doubt` sorted: a sequence number in doubt
-// that any group recorded was committed, and every at-least-once group owes
-// it. `amo_may_drop`: how many at-most-once messages may be missing, one for
-// each at-most-once consumer that died or was fenced (each holds at most one);
-// more missing than that are losses.
-struct RecordVerdict {
-  std::uint64_t lost = 0;         // at-least-once: committed, never recorded
-  std::uint64_t duplicates = 0;   // recorded twice with no redelivery to explain it
-  std::uint64_t phantoms = 0;     // recorded, never committed
-  std::uint64_t amo_dropped = 0;  // at-most-once: committed, never recorded (allowed)
-  std::vector<std::string> samples;  // a few of the failures, named
-};
-[[nodiscard]] RecordVerdict check_records(const RunShape& shape, const SharedLedger& shared,
-                                          std::span<const std::uint64_t> next, std::span<const InDoubt> in_doubt,
-                                          std::uint64_t amo_may_drop);
+// The session settings of every worker: the run's namespace and heartbeats.
+[[nodiscard]] ClientOptions client_options(const RunShape& shape);
 
 // Worker exit codes besides 0 (stopped when asked) and 1 (an error, printed).
 inline constexpr int kExitFenced = 10;  // the watchdog declared it dead: start a new one
@@ -80,16 +61,21 @@ int run_producer(const RunShape& shape, const SharedLedger& shared, std::uint32_
 int run_consumer(const RunShape& shape, const SharedLedger& shared, std::uint32_t g, std::uint32_t slot);
 
 // The payload every producer writes: checksum (FNV-1a of all that follows),
-// producer, length, sequence, then filler derived from them; exposed for the
-// payload tests.
-inline constexpr std::size_t kPayloadHeader = 24;
+// producer, length, sequence, the message id the loan announced, then filler
+// derived from them; exposed for the payload tests.
+inline constexpr std::size_t kPayloadHeader = 32;
 [[nodiscard]] std::size_t payload_length(std::uint32_t p, std::uint64_t seq, std::uint32_t slot_size) noexcept;
-void write_payload(std::span<std::byte> out, std::uint32_t p, std::uint64_t seq) noexcept;
+void write_payload(std::span<std::byte> out, std::uint32_t p, std::uint64_t seq, std::uint64_t id) noexcept;
 struct Origin {
   std::uint32_t producer = 0;
   std::uint64_t seq = 0;
+  std::uint64_t id = 0;
 };
 // The origin of a received payload, or false if its size or checksum is wrong.
 [[nodiscard]] bool read_payload(std::span<const std::byte> in, Origin& origin) noexcept;
+// True if `in` is an intact payload of a producer and sequence number of this
+// run carrying message id `id` (redeliveries and replays keep the id).
+[[nodiscard]] bool valid_payload(const RunShape& shape, std::span<const std::byte> in, std::uint64_t id,
+                                 Origin& origin) noexcept;
 
 }  // namespace shmq::chaos
