@@ -20,7 +20,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kRelaxed = std::memory_order_relaxed;
+using detail::kRelaxed;
 constexpr auto kDrainCheckPeriod = 50ms;
 
 }  // namespace
