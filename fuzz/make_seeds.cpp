@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "control_protocol.hpp"
-#include "os.hpp"
-#include "queue_segment.hpp"
-#include "recovery.hpp"
+#include "control/control_protocol.hpp"
+#include "core/recovery.hpp"
+#include "os/os.hpp"
+#include "os/queue_segment.hpp"
 #include "shmq/client.hpp"
 
 namespace {

@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 
-#include "os.hpp"
+#include "os/os.hpp"
 
 namespace shmq_bench {
 

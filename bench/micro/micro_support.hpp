@@ -21,9 +21,9 @@
 #include <sched.h>
 #include <unistd.h>
 
-#include "shmq/shmq.hpp"
 #include "bench_common.hpp"
-#include "wait.hpp"
+#include "os/wait.hpp"
+#include "shmq/shmq.hpp"
 
 namespace shmq_bench {
 

@@ -12,11 +12,11 @@
 #include <CLI/CLI.hpp>
 
 #include "bench_common.hpp"
-#include "os.hpp"
+#include "latency.hpp"
+#include "os/os.hpp"
+#include "recovery_time.hpp"
 #include "shmq/config.hpp"
 #include "shmq/error.hpp"
-#include "latency.hpp"
-#include "recovery_time.hpp"
 #include "throughput.hpp"
 #include "transports.hpp"
 

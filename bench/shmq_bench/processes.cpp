@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "bench_common.hpp"
-#include "os.hpp"
+#include "os/os.hpp"
 
 namespace shmq_bench {
 

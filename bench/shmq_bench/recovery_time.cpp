@@ -22,11 +22,11 @@
 #include <fmt/format.h>
 
 #include "bench_common.hpp"
-#include "os.hpp"
+#include "os/os.hpp"
+#include "os/shmqd_ready.hpp"
 #include "processes.hpp"
 #include "report.hpp"
 #include "shmq/shmq.hpp"
-#include "shmqd_ready.hpp"
 
 namespace shmq_bench {
 

@@ -2,7 +2,7 @@
 // or hangs (SIGSTOP) take to reach another consumer, with the real shmqd
 // watching, against DESIGN.md section 5 (50 ms; heartbeat timeout + 50 ms).
 // (Not "recovery.hpp": this directory is on the unit tests' include path, where
-// that name is the library's lib/src/recovery.hpp.)
+// that name is the library's lib/src/core/recovery.hpp.)
 #pragma once
 
 #include <chrono>

@@ -1,6 +1,6 @@
 #include "transports.hpp"
 
-#include "os.hpp"
+#include "os/os.hpp"
 #include "processes.hpp"
 
 #include <algorithm>
@@ -21,8 +21,8 @@
 
 #include <boost/interprocess/ipc/message_queue.hpp>
 
+#include "os/wait.hpp"
 #include "shmq/shmq.hpp"
-#include "wait.hpp"
 
 namespace shmq_bench {
 

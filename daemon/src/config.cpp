@@ -17,8 +17,8 @@
 
 #include <toml++/toml.h>
 
-#include "os.hpp"
-#include "queue_segment.hpp"
+#include "os/os.hpp"
+#include "os/queue_segment.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::daemon {

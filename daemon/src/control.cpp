@@ -17,11 +17,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include "os.hpp"
-#include "purge.hpp"
-#include "queue_segment.hpp"
+#include "core/purge.hpp"
+#include "os/os.hpp"
+#include "os/queue_segment.hpp"
+#include "os/wait.hpp"
 #include "shmq/error.hpp"
-#include "wait.hpp"
 
 namespace shmq::daemon {
 

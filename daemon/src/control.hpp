@@ -1,5 +1,5 @@
 // shmqd's control server: the listening end of the control socket
-// (protocol, path and limits: lib/src/control_protocol.hpp). Clients and
+// (protocol, path and limits: lib/src/control/control_protocol.hpp). Clients and
 // shmq-cli ask it to create, delete and purge queues, or ping it (is shmqd
 // serving? answered by anyone with its pid); it authorises each request by the
 // peer's credentials:
@@ -31,7 +31,7 @@
 #include <sys/types.h>
 
 #include "config.hpp"
-#include "control_protocol.hpp"
+#include "control/control_protocol.hpp"
 #include "event_loop.hpp"
 
 namespace shmq::daemon {

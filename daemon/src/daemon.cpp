@@ -14,10 +14,10 @@
 #include <spdlog/spdlog.h>
 
 #include "control.hpp"
-#include "header.hpp"
-#include "os.hpp"
+#include "layout/header.hpp"
+#include "os/os.hpp"
+#include "os/shmqd_ready.hpp"
 #include "shmq/error.hpp"
-#include "shmqd_ready.hpp"
 
 #if SHMQ_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>

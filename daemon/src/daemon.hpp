@@ -20,11 +20,11 @@
 #include <string>
 
 #include "config.hpp"
+#include "core/registry.hpp"
 #include "event_loop.hpp"
 #include "instance_lock.hpp"
-#include "os.hpp"
-#include "queue_segment.hpp"
-#include "registry.hpp"
+#include "os/os.hpp"
+#include "os/queue_segment.hpp"
 #include "watchdog.hpp"
 
 namespace shmq::daemon {

@@ -7,7 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "os.hpp"
+#include "os/os.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::daemon {

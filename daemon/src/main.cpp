@@ -30,9 +30,9 @@
 #include "config.hpp"
 #include "daemon.hpp"
 #include "instance_lock.hpp"
-#include "os.hpp"
+#include "os/os.hpp"
+#include "os/shmqd_ready.hpp"
 #include "shmq/error.hpp"
-#include "shmqd_ready.hpp"
 
 namespace {
 

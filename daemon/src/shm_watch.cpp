@@ -11,7 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "os.hpp"
+#include "os/os.hpp"
 
 namespace shmq::daemon {
 

@@ -14,21 +14,21 @@
 
 #include <spdlog/spdlog.h>
 
-#include "header.hpp"
-#include "os.hpp"
+#include "layout/header.hpp"
+#include "os/os.hpp"
+#include "os/wait.hpp"
 #include "shmq/error.hpp"
-#include "wait.hpp"
 
 namespace shmq::daemon {
 
 namespace {
 
+using detail::kAcquire;
+using detail::kRelaxed;
 using detail::Owner;
 using detail::SessionState;
 using detail::Word;
 
-constexpr auto kAcquire = std::memory_order_acquire;
-constexpr auto kRelaxed = std::memory_order_relaxed;
 constexpr std::uint64_t kNsPerMs = 1'000'000;
 // A tick this late means shmqd itself did not run (stopped, starved): every
 // heartbeat looks old then, so ages count from the resumed tick instead.

@@ -38,11 +38,11 @@
 #include <vector>
 
 #include "config.hpp"
+#include "core/recovery.hpp"
+#include "core/registry.hpp"
 #include "event_loop.hpp"
+#include "os/queue_segment.hpp"
 #include "shm_watch.hpp"
-#include "queue_segment.hpp"
-#include "recovery.hpp"
-#include "registry.hpp"
 
 namespace shmq::daemon {
 

@@ -3,7 +3,7 @@
 #include <string>
 #include <string_view>
 
-#include "control_protocol.hpp"
+#include "control/control_protocol.hpp"
 #include "shmq/error.hpp"
 #include "targets.hpp"
 

@@ -21,14 +21,14 @@
 #include <span>
 #include <vector>
 
-#include "dlq.hpp"
-#include "header.hpp"
-#include "inspect.hpp"
-#include "os.hpp"
-#include "purge.hpp"
-#include "queue_segment.hpp"
-#include "recovery.hpp"
-#include "registry.hpp"
+#include "core/dlq.hpp"
+#include "core/inspect.hpp"
+#include "core/purge.hpp"
+#include "core/recovery.hpp"
+#include "core/registry.hpp"
+#include "layout/header.hpp"
+#include "os/os.hpp"
+#include "os/queue_segment.hpp"
 #include "shmq/client.hpp"
 #include "shmq/error.hpp"
 #include "targets.hpp"

@@ -19,7 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "queue_segment.hpp"
+#include "os/queue_segment.hpp"
 #include "shmq/shmq.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"

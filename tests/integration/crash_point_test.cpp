@@ -15,16 +15,16 @@
 #include <vector>
 
 #include "children.hpp"
-#include "crash_point.hpp"
+#include "core/parking.hpp"
+#include "core/recovery.hpp"
+#include "core/registry.hpp"
+#include "core/ring.hpp"
 #include "crash_workload.hpp"
-#include "parking.hpp"
-#include "queue_segment.hpp"
-#include "recovery.hpp"
-#include "registry.hpp"
-#include "ring.hpp"
+#include "layout/crash_point.hpp"
+#include "os/queue_segment.hpp"
+#include "os/wait.hpp"
 #include "shmq/shmq.hpp"
 #include "test_support.hpp"
-#include "wait.hpp"
 
 namespace shmq {
 namespace {

@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "children.hpp"
-#include "purge.hpp"
-#include "queue_segment.hpp"
-#include "registry.hpp"
+#include "core/purge.hpp"
+#include "core/registry.hpp"
+#include "os/queue_segment.hpp"
 
 namespace shmq::test {
 

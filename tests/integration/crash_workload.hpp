@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "crash_point.hpp"
+#include "layout/crash_point.hpp"
 #include "shmq/shmq.hpp"
 
 namespace shmq::test {

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <thread>
 
-#include "client_state.hpp"
+#include "client/client_state.hpp"
 #include "observed_queue.hpp"
 #include "shmq/shmq.hpp"
 #include "test_support.hpp"

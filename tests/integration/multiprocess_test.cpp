@@ -32,10 +32,10 @@
 
 #include <gtest/gtest.h>
 
-#include "shmq/shmq.hpp"
 #include "children.hpp"
+#include "os/queue_segment.hpp"
 #include "parked.hpp"
-#include "queue_segment.hpp"
+#include "shmq/shmq.hpp"
 #include "test_support.hpp"
 
 namespace {

@@ -12,11 +12,11 @@
 #include <string>
 
 #include "children.hpp"
-#include "crash_point.hpp"
-#include "os.hpp"
-#include "queue_segment.hpp"
-#include "recovery.hpp"
-#include "registry.hpp"
+#include "core/recovery.hpp"
+#include "core/registry.hpp"
+#include "layout/crash_point.hpp"
+#include "os/os.hpp"
+#include "os/queue_segment.hpp"
 #include "shmq/shmq.hpp"
 #include "test_support.hpp"
 

@@ -18,17 +18,17 @@
 #include <vector>
 
 #include "children.hpp"
-#include "crash_point.hpp"
-#include "dlq.hpp"
-#include "os.hpp"
-#include "purge.hpp"
-#include "queue_segment.hpp"
-#include "recovery.hpp"
-#include "registry.hpp"
-#include "ring.hpp"
+#include "core/dlq.hpp"
+#include "core/purge.hpp"
+#include "core/recovery.hpp"
+#include "core/registry.hpp"
+#include "core/ring.hpp"
+#include "layout/crash_point.hpp"
+#include "os/os.hpp"
+#include "os/queue_segment.hpp"
+#include "os/wait.hpp"
 #include "shmq/shmq.hpp"
 #include "test_support.hpp"
-#include "wait.hpp"
 
 namespace shmq {
 namespace {

@@ -27,11 +27,11 @@
 #include <nlohmann/json.hpp>
 
 #include "children.hpp"
-#include "control_client.hpp"
-#include "control_protocol.hpp"
-#include "os.hpp"
+#include "control/control_client.hpp"
+#include "control/control_protocol.hpp"
+#include "os/os.hpp"
+#include "os/queue_segment.hpp"
 #include "parked.hpp"
-#include "queue_segment.hpp"
 #include "shmq/shmq.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"

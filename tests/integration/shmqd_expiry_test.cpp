@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "queue_segment.hpp"
+#include "os/queue_segment.hpp"
 #include "shmq/shmq.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"

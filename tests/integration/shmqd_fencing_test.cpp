@@ -22,9 +22,9 @@
 #include <gtest/gtest.h>
 
 #include "children.hpp"
+#include "core/parking.hpp"
+#include "core/ring.hpp"
 #include "observed_queue.hpp"
-#include "parking.hpp"
-#include "ring.hpp"
 #include "shmq/shmq.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"

@@ -16,9 +16,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "control_client.hpp"
+#include "control/control_client.hpp"
+#include "os/shmqd_ready.hpp"
 #include "shmqd_process.hpp"
-#include "shmqd_ready.hpp"
 #include "test_support.hpp"
 
 namespace {

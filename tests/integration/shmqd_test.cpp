@@ -29,8 +29,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "os.hpp"
-#include "queue_segment.hpp"
+#include "os/os.hpp"
+#include "os/queue_segment.hpp"
 #include "shmq/shmq.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"

@@ -30,12 +30,12 @@
 #include <gtest/gtest.h>
 
 #include "children.hpp"
-#include "queue_segment.hpp"
-#include "recovery.hpp"
-#include "registry.hpp"
-#include "shmq/shmq.hpp"
+#include "core/recovery.hpp"
+#include "core/registry.hpp"
 #include "observed_queue.hpp"
+#include "os/queue_segment.hpp"
 #include "parked.hpp"
+#include "shmq/shmq.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"
 

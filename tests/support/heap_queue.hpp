@@ -10,9 +10,9 @@
 
 #include <gtest/gtest.h>
 
-#include "queue_view.hpp"
-#include "ring.hpp"
-#include "registry.hpp"
+#include "core/registry.hpp"
+#include "core/ring.hpp"
+#include "layout/queue_view.hpp"
 
 namespace shmq::test {
 

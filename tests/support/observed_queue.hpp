@@ -5,9 +5,9 @@
 
 #include <string>
 
-#include "queue_segment.hpp"
-#include "recovery.hpp"
-#include "registry.hpp"
+#include "core/recovery.hpp"
+#include "core/registry.hpp"
+#include "os/queue_segment.hpp"
 #include "test_support.hpp"
 
 namespace shmq::test {

@@ -18,11 +18,11 @@
 #include <gtest/gtest.h>
 
 #include "children.hpp"
-#include "parking.hpp"
-#include "queue_segment.hpp"
+#include "core/parking.hpp"
+#include "os/queue_segment.hpp"
+#include "os/wait.hpp"
 #include "shmq/shmq.hpp"
 #include "test_support.hpp"
-#include "wait.hpp"
 
 namespace shmq::test {
 

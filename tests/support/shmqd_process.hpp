@@ -20,8 +20,8 @@
 
 #include <gtest/gtest.h>
 
-#include "os.hpp"
-#include "shmqd_ready.hpp"
+#include "os/os.hpp"
+#include "os/shmqd_ready.hpp"
 #include "test_support.hpp"
 
 namespace shmq::test {

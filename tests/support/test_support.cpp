@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "os.hpp"
+#include "os/os.hpp"
 
 namespace shmq::test {
 

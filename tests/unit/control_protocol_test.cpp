@@ -1,10 +1,10 @@
-// The control protocol's encoding (lib/src/control_protocol.hpp): what the
+// The control protocol's encoding (lib/src/control/control_protocol.hpp): what the
 // client sends decodes to the same request on the daemon's side, replies round
 // trip, and bad requests are refused naming the field.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "control_protocol.hpp"
+#include "control/control_protocol.hpp"
 
 namespace shmq::detail {
 namespace {

@@ -9,10 +9,10 @@
 #include <optional>
 #include <vector>
 
-#include "dlq.hpp"
+#include "core/dlq.hpp"
+#include "core/inspect.hpp"
+#include "core/ring.hpp"
 #include "heap_queue.hpp"
-#include "inspect.hpp"
-#include "ring.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::detail {

@@ -5,11 +5,11 @@
 
 #include <cstring>
 
-#include "dlq.hpp"
+#include "core/dlq.hpp"
+#include "core/inspect.hpp"
+#include "core/recovery.hpp"
+#include "core/ring.hpp"
 #include "heap_queue.hpp"
-#include "inspect.hpp"
-#include "recovery.hpp"
-#include "ring.hpp"
 
 namespace shmq::detail {
 namespace {

@@ -4,10 +4,10 @@
 // it gives back at once. And what recovery takes back is counted.
 #include <gtest/gtest.h>
 
+#include "core/recovery.hpp"
+#include "core/registry.hpp"
+#include "core/ring.hpp"
 #include "heap_queue.hpp"
-#include "recovery.hpp"
-#include "registry.hpp"
-#include "ring.hpp"
 
 namespace shmq::detail {
 namespace {

@@ -4,9 +4,9 @@
 
 #include <cstring>
 
+#include "core/inspect.hpp"
+#include "core/ring.hpp"
 #include "heap_queue.hpp"
-#include "inspect.hpp"
-#include "ring.hpp"
 
 namespace shmq::detail {
 namespace {

@@ -5,9 +5,9 @@
 
 #include <cstring>
 
-#include "header.hpp"
 #include "heap_queue.hpp"
-#include "layout.hpp"
+#include "layout/header.hpp"
+#include "layout/layout.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::detail {

@@ -1,7 +1,7 @@
 // Unit tests of the OS layer (os.hpp) and of shmq's error category.
 // Every blocking call runs under a deadline (a forked child that is killed if
 // it overstays), so a broken implementation fails a test instead of hanging.
-#include "os.hpp"
+#include "os/os.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

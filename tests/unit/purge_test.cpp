@@ -8,10 +8,10 @@
 #include <thread>
 #include <vector>
 
+#include "core/purge.hpp"
+#include "core/recovery.hpp"
+#include "core/ring.hpp"
 #include "heap_queue.hpp"
-#include "purge.hpp"
-#include "recovery.hpp"
-#include "ring.hpp"
 
 namespace shmq::detail {
 namespace {

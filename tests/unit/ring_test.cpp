@@ -4,9 +4,9 @@
 #include <cstring>
 #include <set>
 
+#include "core/recovery.hpp"
+#include "core/ring.hpp"
 #include "heap_queue.hpp"
-#include "recovery.hpp"
-#include "ring.hpp"
 
 namespace shmq::detail {
 namespace {

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "keeper.hpp"
-#include "os.hpp"
+#include "os/os.hpp"
 
 namespace shmq::chaos {
 
@@ -25,7 +25,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kRelaxed = std::memory_order_relaxed;
+using detail::kRelaxed;
 constexpr auto kMaxDaemonDowntime = 300ms;
 
 std::string describe_exit(int status) {

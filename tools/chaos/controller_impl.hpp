@@ -17,7 +17,7 @@
 #include "checks.hpp"
 #include "controller.hpp"
 #include "daemon_process.hpp"
-#include "queue_segment.hpp"
+#include "os/queue_segment.hpp"
 
 namespace shmq::chaos {
 

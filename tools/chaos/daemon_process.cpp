@@ -9,8 +9,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "os/shmqd_ready.hpp"
 #include "shmq/error.hpp"
-#include "shmqd_ready.hpp"
 
 namespace shmq::chaos {
 

@@ -3,7 +3,8 @@
 #include <csignal>
 #include <cstdio>
 
-#include "control_client.hpp"
+#include "control/control_client.hpp"
+#include "layout/memory_order.hpp"
 #include "controller_impl.hpp"
 
 namespace shmq::chaos {
@@ -12,7 +13,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kRelaxed = std::memory_order_relaxed;
+using detail::kRelaxed;
 constexpr auto kProgressPeriod = 10s;
 // A purge is one pass over the ring in shmqd's event loop: far below this.
 // Past it the purge may still run later, so its drops could not be bounded.

@@ -7,11 +7,11 @@
 
 #include <unistd.h>
 
-#include "inspect.hpp"
-#include "keeper.hpp"
-#include "os.hpp"
-#include "recovery.hpp"
 #include "controller_impl.hpp"
+#include "core/inspect.hpp"
+#include "core/recovery.hpp"
+#include "keeper.hpp"
+#include "os/os.hpp"
 #include "shmq/shmq.hpp"
 
 namespace shmq::chaos {
@@ -20,7 +20,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kRelaxed = std::memory_order_relaxed;
+using detail::kRelaxed;
 constexpr auto kDrainCheckPeriod = 50ms;
 
 }  // namespace

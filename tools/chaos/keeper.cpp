@@ -5,10 +5,10 @@
 
 #include <unistd.h>
 
-#include "os.hpp"
-#include "queue_segment.hpp"
+#include "os/os.hpp"
+#include "os/queue_segment.hpp"
+#include "os/wait.hpp"
 #include "shmq/shmq.hpp"
-#include "wait.hpp"
 
 namespace shmq::chaos {
 
@@ -16,7 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kRelaxed = std::memory_order_relaxed;
+using detail::kRelaxed;
 
 // Nothing announces a new dead letter (no futex for the area), so the keeper
 // looks every kKeeperPeriod: a polling rate, not a synchronisation.

@@ -18,7 +18,7 @@
 
 #include <cstdint>
 
-#include "dlq.hpp"
+#include "core/dlq.hpp"
 #include "workers.hpp"
 
 namespace shmq::chaos {

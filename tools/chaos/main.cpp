@@ -16,9 +16,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "shmq/config.hpp"
 #include "controller.hpp"
-#include "os.hpp"
+#include "os/os.hpp"
+#include "shmq/config.hpp"
 #include "shmq/error.hpp"
 
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CLI11 set-up is outside a try

@@ -7,7 +7,7 @@
 
 #include <unistd.h>
 
-#include "layout.hpp"
+#include "layout/layout.hpp"
 #include "shmq/shmq.hpp"
 
 namespace shmq::chaos {
@@ -16,7 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kRelaxed = std::memory_order_relaxed;
+using detail::kRelaxed;
 
 // How long a worker waits in one call before it looks at the stop flags again.
 constexpr auto kPollPeriod = 100ms;

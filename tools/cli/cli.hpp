@@ -13,11 +13,11 @@
 
 #include <CLI/CLI.hpp>
 
-#include "header.hpp"
-#include "inspect.hpp"
-#include "os.hpp"
-#include "queue_segment.hpp"
-#include "registry.hpp"
+#include "core/inspect.hpp"
+#include "core/registry.hpp"
+#include "layout/header.hpp"
+#include "os/os.hpp"
+#include "os/queue_segment.hpp"
 
 namespace shmq::cli {
 

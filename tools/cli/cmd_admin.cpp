@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 
 #include "cli.hpp"
-#include "control_client.hpp"
+#include "control/control_client.hpp"
 #include "shmq/client.hpp"
 
 namespace shmq::cli {

@@ -8,10 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
-#include "dlq.hpp"
+#include "core/dlq.hpp"
+#include "os/wait.hpp"
 #include "report.hpp"
 #include "shmq/client.hpp"
-#include "wait.hpp"
 
 namespace shmq::cli {
 

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
-#include "recovery.hpp"
+#include "core/recovery.hpp"
 #include "report.hpp"
 #include "shmq/error.hpp"
 

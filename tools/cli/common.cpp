@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "cli.hpp"
-#include "header.hpp"
+#include "layout/header.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::cli {

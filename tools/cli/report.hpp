@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
-#include "inspect.hpp"
+#include "core/inspect.hpp"
 
 namespace shmq::cli {
 

@@ -1,0 +1,163 @@
+#include "core/inspect.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <map>
+
+#include "core/ring.hpp"
+
+namespace shmq::detail {
+
+// Acquire everywhere: a reader that sees a word also sees the header fields
+// (commit_ns, length, group_mask) its writer published before it.
+
+namespace {
+
+void note_oldest(std::uint64_t& oldest, std::uint64_t commit_ns) noexcept {
+  if (commit_ns != 0 && (oldest == 0 || commit_ns < oldest)) oldest = commit_ns;
+}
+
+GroupStats group_header(const QueueView& q, std::uint32_t g, std::uint64_t tail) {
+  const GroupInfo& gi = q.group_info(g);
+  const GroupState& gs = q.groups[g];
+  GroupStats s;
+  s.name.assign(gi.name, ::strnlen(gi.name, sizeof gi.name));
+  s.at_most_once = gi.at_most_once != 0;
+  s.max_deliveries = gi.max_deliveries;
+  s.lease_timeout_ms = gi.lease_timeout_ms;
+  s.next = gs.next.load(kAcquire);
+  s.lag = tail > s.next ? tail - s.next : 0;
+  // Relaxed: statistics, never used for a decision.
+  s.delivered = gs.delivered.load(kRelaxed);
+  s.acked = gs.acked.load(kRelaxed);
+  s.redelivered = gs.redelivered.load(kRelaxed);
+  s.expired = gs.expired.load(kRelaxed);
+  s.dead_lettered = gs.dead_lettered.load(kRelaxed);
+  s.recovered = gs.recovered.load(kRelaxed);
+  s.dropped = gs.dropped.load(kRelaxed);
+  return s;
+}
+
+}  // namespace
+
+QueueStats queue_stats(const QueueView& q) {
+  QueueStats st;
+  st.capacity = q.capacity;
+  st.slot_size = q.info->slot_size;
+  st.dlq_capacity = q.dlq_capacity;
+  st.tail = q.hot->tail.load(kAcquire);
+  std::vector<std::map<Owner, HolderStats>> holders(q.group_count);
+  for (std::uint32_t g = 0; g < q.group_count; ++g) st.groups.push_back(group_header(q, g, st.tail));
+
+  // Each slot holds at most one live lap: the slot word's. A group's lease word
+  // is at that lap once the group took (or passed over) the message, and at the
+  // lap before while the message still waits for it.
+  for (std::uint32_t s = 0; s < q.capacity; ++s) {
+    const SlotHeader& slot = q.slot(s);
+    const Word sw = slot.state.load(kAcquire);
+    if (slot_state(sw) == SlotState::Loaned) {
+      ++st.loaned;
+      continue;
+    }
+    const std::uint32_t lap = word_lap(sw);
+    const std::uint64_t commit_ns = slot.commit_ns;
+    bool held = false;
+    for (std::uint32_t g = 0; g < q.group_count; ++g) {
+      GroupStats& gs = st.groups[g];
+      const Word lw = q.lease(g, s).word.load(kAcquire);
+      if (word_lap(lw) == lap) {
+        switch (lease_state(lw)) {
+          case LeaseState::Leased:
+          case LeaseState::DeadLettering: {
+            ++gs.leased;
+            HolderStats& h = holders[g][word_owner(lw)];
+            h.owner = word_owner(lw);
+            ++h.leased;
+            note_oldest(h.oldest_commit_ns, commit_ns);
+            note_oldest(gs.oldest_unacked_commit_ns, commit_ns);
+            held = true;
+            break;
+          }
+          case LeaseState::Pending:
+            ++gs.pending;
+            note_oldest(gs.oldest_unacked_commit_ns, commit_ns);
+            held = true;
+            break;
+          default: break;  // Done
+        }
+      } else if (word_lap(lw) == lap_before(lap) && lease_state(lw) == LeaseState::Done &&
+                 slot_state(sw) == SlotState::Ready && ((slot.group_mask.load(kRelaxed) >> g) & 1U) != 0) {
+        ++gs.ready;
+        note_oldest(gs.oldest_unacked_commit_ns, commit_ns);
+        held = true;
+      }
+      // Any other lap is out of step: `shmq-cli check` (audit) reports it.
+    }
+    if (held) continue;
+    if (slot_state(sw) == SlotState::Aborted && word_owner(sw) != kNoOwner && owner_may_run(q, word_owner(sw)))
+      ++st.quarantined;
+    else
+      ++st.free;
+  }
+  for (std::uint32_t g = 0; g < q.group_count; ++g)
+    for (const auto& [owner, h] : holders[g]) st.groups[g].holders.push_back(h);
+
+  for (std::uint32_t i = 0; i < q.dlq_capacity; ++i)
+    if (static_cast<DlqState>(word_state(q.dlq_entry(i).state.load(kAcquire))) == DlqState::Full) ++st.dead_letters;
+
+  for (std::uint32_t i = 0; i < kMaxSessions; ++i) {
+    const Attachment& a = q.attachments[i];
+    const Owner owner = a.owner.load(kAcquire);
+    if (owner == kNoOwner) continue;
+    st.attachments.push_back({owner, a.roles.load(kRelaxed), a.groups.load(kRelaxed)});
+  }
+  return st;
+}
+
+std::vector<PeekedMessage> peek_messages(const QueueView& q, std::uint32_t g, std::size_t max) {
+  std::vector<PeekedMessage> out;
+  if (g >= q.group_count) return out;
+  const std::uint64_t next = q.groups[g].next.load(kAcquire);
+  const std::uint64_t tail = q.hot->tail.load(kAcquire);
+  // Pending messages sit in [next - capacity, next] (next itself when a
+  // consumer died between its lease CAS and the cursor move), first deliveries
+  // in [next, tail]. Positions below `capacity` never carry a message.
+  const std::uint64_t first = std::max<std::uint64_t>(next, 2ULL * q.capacity) - q.capacity;
+  const std::uint64_t end = std::min(std::max(tail, next) + 1, next + q.capacity);
+  for (std::uint64_t pos = first; pos < end && out.size() < max; ++pos) {
+    const std::uint32_t s = q.slot_of(pos);
+    const std::uint32_t lap = q.lap_of(pos);
+    const Word lw = q.lease(g, s).word.load(kAcquire);
+    std::uint32_t count = 0;
+    if (word_lap(lw) == lap && lease_state(lw) == LeaseState::Pending) {
+      count = word_count(lw);
+    } else if (!(word_lap(lw) == lap_before(lap) && lease_state(lw) == LeaseState::Done)) {
+      continue;  // taken, done, or of another lap
+    }
+    const SlotHeader& slot = q.slot(s);
+    // SYNC POINT: acquire pairs with publish's release: the header and payload
+    // of a Ready word are complete.
+    const Word before = slot.state.load(kAcquire);
+    if (word_lap(before) != lap || slot_state(before) != SlotState::Ready) continue;
+    if (count == 0 && ((slot.group_mask.load(kRelaxed) >> g) & 1U) == 0) continue;
+    PeekedMessage m;
+    m.pos = pos;
+    m.id = slot.id;
+    m.commit_ns = slot.commit_ns;
+    m.delivery_count = count;
+    const std::uint32_t length = q.payload_length(s);
+    // assign, not memcpy: an empty message leaves data() nullptr, and
+    // memcpy(nullptr, p, 0) is undefined.
+    m.data.assign(q.payload(s), q.payload(s) + length);
+    // A slot is rewritten only after a claim moved its word to another lap: if
+    // the word is unchanged after the copy (reads ordered before the re-check
+    // by the fence), the copy is whole.
+    fence_reads_before_recheck();
+    if (slot.state.load(kRelaxed) != before) continue;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace shmq::detail

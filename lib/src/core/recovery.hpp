@@ -1,0 +1,83 @@
+// What the watchdog (and a detaching client) does to a queue on behalf of
+// sessions that cannot: take back a dead session's loans and leases, expire
+// leases that ran out, and audit every slot. Each step is one CAS that expects
+// the dead owner's stamp, so recovery is idempotent, may itself be killed at
+// any point, and races safely with live processes and other recoveries.
+// No system calls: the caller wakes parked processes afterwards.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/registry.hpp"
+#include "layout/layout.hpp"
+#include "layout/queue_view.hpp"
+
+namespace shmq::detail {
+
+struct RecoveryResult {
+  std::uint32_t loans_aborted = 0;
+  std::uint32_t leases_requeued = 0;  // at-least-once: Pending, redelivered with count + 1
+  std::uint32_t leases_released = 0;  // at-most-once: dropped
+  std::uint32_t dead_letters_finished = 0;
+  std::uint32_t dlq_entries_freed = 0;
+  std::uint32_t parked_fixed = 0;
+  std::uint32_t redeliveries_announced = 0;  // Pending words `dead` made (nack, expiry) and may not have announced
+  [[nodiscard]] std::uint32_t total() const noexcept {
+    return loans_aborted + leases_requeued + leases_released + dead_letters_finished + dlq_entries_freed + parked_fixed +
+           redeliveries_announced;
+  }
+};
+
+// Takes back everything session `dead` holds in `q`. `may_still_run`: the
+// process might resume (fenced on a heartbeat timeout, not seen to die): its
+// loaned slots stay quarantined, and its parked lanes are left alone.
+RecoveryResult recover_session(const QueueView& q, Owner dead, bool may_still_run) noexcept;
+
+// One queue of recover_dead_session: `view` in; `attached` (whether `dead`
+// was attached to it) and `result` out.
+struct QueueRecovery {
+  const QueueView* view = nullptr;
+  bool attached = false;
+  RecoveryResult result;
+};
+
+// What is done for a session whose process is gone (shmqd's watchdog and the
+// crash-point test run this one function): fence it (should the process not
+// be gone after all, its late writes fail), recover it in every queue of
+// `queues` it is attached to, release its registry entry. False if the entry
+// no longer names `dead` (released meanwhile). The caller wakes the parked
+// processes of each queue where result.total() != 0.
+bool recover_dead_session(const RegistryView& reg, std::span<QueueRecovery> queues, Owner dead) noexcept;
+
+struct ExpiryResult {
+  std::uint32_t expired = 0;        // leases past their deadline, now Pending
+  std::uint32_t dead_lettered = 0;  // Pending past max_deliveries, moved to the DLQ
+};
+
+// Expires at-least-once leases whose deadline is before `now_ms`, and moves
+// Pending messages past max_deliveries to the dead-letter area (retrying those
+// that found it full). `me` stamps the dead-letter moves.
+ExpiryResult expire_leases(const QueueView& q, std::uint64_t now_ms, Owner me) noexcept;
+// The same for group `g` alone (the watchdog reports per group).
+ExpiryResult expire_group_leases(const QueueView& q, std::uint32_t g, std::uint64_t now_ms, Owner me) noexcept;
+
+// Accounting of every slot at one moment (approximate while others run; exact
+// on a quiet queue). A problem is a slot or word no live session explains.
+struct AuditReport {
+  std::uint32_t free = 0;         // every group done: reusable
+  std::uint32_t loaned = 0;       // a producer is writing it
+  std::uint32_t ready = 0;        // published, some group has not taken it yet
+  std::uint32_t leased = 0;       // some group's consumer holds it
+  std::uint32_t pending = 0;      // waiting for redelivery in some group
+  std::uint32_t quarantined = 0;  // skipped: a fenced producer may still write it
+  std::uint32_t dead_letters = 0;  // Full entries in the dead-letter area
+  std::vector<std::string> problems;
+  [[nodiscard]] bool ok() const noexcept { return problems.empty(); }
+};
+
+AuditReport audit(const QueueView& q);
+
+}  // namespace shmq::detail

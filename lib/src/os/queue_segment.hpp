@@ -1,0 +1,60 @@
+// The segments of a namespace: the registry, and creating, opening and
+// removing queue segments (validation of a QueueConfig, the /dev/shm object,
+// and the view over it). Used by the client, the daemon and the CLI alike.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/registry.hpp"
+#include "layout/queue_view.hpp"
+#include "os/os.hpp"
+#include "shmq/config.hpp"
+#include "shmq/error.hpp"
+
+namespace shmq::detail {
+
+// Checks every setting (throws errc::invalid_argument naming the bad value and
+// the allowed range) and turns it into segment parameters.
+QueueParams make_queue_params(const std::string& ns, const std::string& name, const QueueConfig& config);
+
+// Opens the namespace's registry, creating it under the namespace lock if it
+// is missing or was left half-initialised by a creator that died.
+Segment open_or_create_registry(const std::string& ns);
+
+// This process as a session would register it (pid, start time, name, clocks),
+// with `heartbeat_timeout`: what claim_session needs.
+SessionIdentity this_process(std::chrono::nanoseconds heartbeat_timeout);
+
+struct MappedQueue {
+  Segment segment;
+  QueueView view;
+};
+
+// Creates and initialises the segment under the namespace lock. A segment of
+// that name left half-initialised by a creator that died is replaced;
+// otherwise errc::already_exists.
+MappedQueue create_queue_segment(const std::string& ns, const std::string& name, const QueueConfig& config);
+
+// errc::not_found for queue `name`, saying how to list the queues.
+Error queue_not_found(const std::string& ns, const std::string& name);
+
+// Maps and validates an existing queue (queue_not_found if absent).
+MappedQueue open_queue_segment(const std::string& ns, const std::string& name);
+
+// Removes the queue's name (under the namespace lock). False if absent.
+bool remove_queue_segment(const std::string& ns, const std::string& name);
+
+// Queue names of the namespace.
+std::vector<std::string> list_queue_names(const std::string& ns);
+
+// "at-least-once" / "at-most-once": the names configs, requests and tools use.
+const char* delivery_name(DeliveryMode mode) noexcept;
+std::optional<DeliveryMode> delivery_from_name(std::string_view name) noexcept;
+
+// The QueueConfig a segment was created with.
+QueueConfig config_of(const QueueView& q);
+
+}  // namespace shmq::detail
