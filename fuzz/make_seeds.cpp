@@ -33,7 +33,7 @@ void write_file(const fs::path& path, const std::string& bytes) {
 
 // The segment's bytes as they are now.
 std::string segment_bytes(const std::string& queue) {
-  std::ifstream in("/dev/shm/" + detail::queue_segment_name(kNs, queue), std::ios::binary | std::ios::ate);
+  std::ifstream in(detail::shm_path(detail::queue_segment_name(kNs, queue)), std::ios::binary | std::ios::ate);
   std::string bytes(static_cast<std::size_t>(std::max<std::streamoff>(0, in.tellg())), '\0');
   in.seekg(0);
   in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));

@@ -56,7 +56,7 @@ ControlReply error_reply(errc code, std::string message) {
 }
 
 std::string segment_path(const std::string& ns, const std::string& queue) {
-  return "/dev/shm/" + detail::queue_segment_name(ns, queue);
+  return detail::shm_path(detail::queue_segment_name(ns, queue));
 }
 
 // The "Groups:" line of /proc/<pid>/status: the fallback when the kernel has

@@ -27,7 +27,6 @@ namespace shmq::daemon {
 
 namespace {
 
-constexpr const char* kShmDir = "/dev/shm/";
 
 std::string group_text(const GroupConfig& g) {
   return g.name + " (" + std::string(detail::delivery_name(g.mode)) + ", max_deliveries " + std::to_string(g.max_deliveries) +
@@ -152,7 +151,7 @@ void Daemon::check_can_create() const {
                       std::to_string(::geteuid()) + ", not root and not a member of that group; run it as root or " +
                       "add its user to the group");
     struct stat st {};
-    if (::stat((kShmDir + detail::queue_segment_name(ns_, q.name)).c_str(), &st) == 0) continue;  // adopted
+    if (::stat(detail::shm_path(detail::queue_segment_name(ns_, q.name)).c_str(), &st) == 0) continue;  // adopted
     needed += detail::queue_segment_size(detail::make_queue_params(ns_, q.name, q.config));
   }
   const std::uint64_t free_bytes = detail::shm_free_bytes();
@@ -163,7 +162,7 @@ void Daemon::check_can_create() const {
 }
 
 bool Daemon::ensure_queue(const QueueDefinition& q) {
-  const std::string path = kShmDir + detail::queue_segment_name(ns_, q.name);
+  const std::string path = detail::shm_path(detail::queue_segment_name(ns_, q.name));
   try {
     detail::MappedQueue mapped = detail::create_queue_segment(ns_, q.name, q.config);
     queues_.insert_or_assign(q.name, std::move(mapped));
@@ -189,7 +188,7 @@ bool Daemon::ensure_queue(const QueueDefinition& q) {
 }
 
 void Daemon::adopt_queue(const QueueDefinition& q) {
-  const std::string path = kShmDir + detail::queue_segment_name(ns_, q.name);
+  const std::string path = detail::shm_path(detail::queue_segment_name(ns_, q.name));
   try {
     detail::MappedQueue mapped = detail::open_queue_segment(ns_, q.name);
     struct stat st {};
@@ -221,7 +220,7 @@ void Daemon::map_registry() {
 // Whoever created the registry, shmqd sets who may attach (config registry_mode
 // and registry_group), so a namespace can be shared by several users.
 void Daemon::share_registry() const {
-  const std::string path = kShmDir + detail::registry_segment_name(ns_);
+  const std::string path = detail::shm_path(detail::registry_segment_name(ns_));
   const gid_t group = config_.registry_group.value_or(static_cast<gid_t>(-1));
   if (::chmod(path.c_str(), config_.registry_mode) != 0 || ::chown(path.c_str(), static_cast<uid_t>(-1), group) != 0)
     throw Error(errc::permission_denied, "cannot give the registry " + path + " mode " + detail::octal(config_.registry_mode) +

@@ -42,11 +42,10 @@ pid_t holder_of(int fd) {
 
 }  // namespace
 
-std::string instance_lock_path(const std::string& ns) { return "/dev/shm/" + detail::namespace_prefix(ns) + "shmqd.lock"; }
 
 // 0644: anyone may read which pid runs the namespace.
 InstanceLock::InstanceLock(const std::string& ns)
-    : path_(instance_lock_path(ns)), fd_(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) {
+    : path_(detail::instance_lock_path(ns)), fd_(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) {
   if (fd_ < 0) {
     const int err = errno;
     // Not ours to write (another user's daemon made it): say who holds it, if anyone.

@@ -23,7 +23,6 @@ class AlreadyRunning : public std::runtime_error {
 };
 
 // "/dev/shm/shmq.<ns>.shmqd.lock"
-std::string instance_lock_path(const std::string& ns);
 
 class InstanceLock {
  public:

@@ -378,7 +378,7 @@ void Watchdog::refresh_queues() noexcept {
     std::erase_if(unusable_, [&](const auto& u) { return !std::binary_search(names.begin(), names.end(), u.first); });
     for (const std::string& name : names) {
       struct stat st {};
-      if (::stat(("/dev/shm/" + detail::queue_segment_name(ns_, name)).c_str(), &st) != 0) continue;  // just deleted
+      if (::stat(detail::shm_path(detail::queue_segment_name(ns_, name)).c_str(), &st) != 0) continue;  // just deleted
       const auto it = queues_.find(name);
       if (it != queues_.end()) {
         if (it->second.device == st.st_dev && it->second.inode == st.st_ino) continue;
@@ -414,7 +414,7 @@ void Watchdog::map_queue(const std::string& name, std::uint64_t device, std::uin
   // The name may have moved to a new segment between stat and open: the
   // next refresh maps it then.
   struct stat st {};
-  if (::stat(("/dev/shm/" + detail::queue_segment_name(ns_, name)).c_str(), &st) != 0 || st.st_dev != device ||
+  if (::stat(detail::shm_path(detail::queue_segment_name(ns_, name)).c_str(), &st) != 0 || st.st_dev != device ||
       st.st_ino != inode)
     return;
   q.mapped.view.sessions = registry_.sessions;

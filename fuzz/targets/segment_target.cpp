@@ -76,7 +76,7 @@ const Registry& registry() {
 }
 
 void write_segment(const std::uint8_t* data, std::size_t size) {
-  const std::string path = "/dev/shm/" + queue_segment_name(fuzz_namespace(), kQueue);
+  const std::string path = shm_path(queue_segment_name(fuzz_namespace(), kQueue));
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) broken("segment", "cannot write " + path);
   for (std::size_t done = 0; done < size;) {

@@ -93,7 +93,7 @@ void create_queue(const TestNamespace& ns, const std::string& queue, std::vector
 }
 
 std::string segment_path(const TestNamespace& ns, const std::string& queue) {
-  return "/dev/shm/" + shmq::detail::queue_segment_name(ns.name(), queue);
+  return shmq::detail::shm_path(shmq::detail::queue_segment_name(ns.name(), queue));
 }
 
 // Every session word of the namespace's registry (state, generation, pid).
@@ -218,7 +218,7 @@ TEST_F(CliPromises, DISABLED_ReadCommandsWorkWithOnlyReadPermission) {
   create_queue(ns_, "q", {"--mode", "0640"});
   ASSERT_TRUE(exited_with(cli(ns_, {"send", "q", "hello"}), 0));
   for (const std::string& path :
-       {segment_path(ns_, "q"), "/dev/shm/" + shmq::detail::registry_segment_name(ns_.name())}) {
+       {segment_path(ns_, "q"), shmq::detail::shm_path(shmq::detail::registry_segment_name(ns_.name()))}) {
     ASSERT_EQ(::chown(path.c_str(), 0, kUsers), 0) << path << ": " << std::strerror(errno);
     ASSERT_EQ(::chmod(path.c_str(), 0640), 0) << path << ": " << std::strerror(errno);
   }

@@ -34,7 +34,7 @@ constexpr auto kLimit = 60s;  // only a broken program reaches it
 
 bool exists(const TestNamespace& ns, const std::string& queue) {
   struct stat st {};
-  return ::stat(("/dev/shm/" + shmq::detail::queue_segment_name(ns.name(), queue)).c_str(), &st) == 0;
+  return ::stat(shmq::detail::shm_path(shmq::detail::queue_segment_name(ns.name(), queue)).c_str(), &st) == 0;
 }
 
 shmq::QueueConfig small_queue() {

@@ -62,7 +62,7 @@ constexpr gid_t kNogroup = 65534;
 constexpr gid_t kUsers = 100;  // Debian's "users" group
 
 std::string shm_path(const TestNamespace& ns, const std::string& queue) {
-  return "/dev/shm/" + shmq::detail::queue_segment_name(ns.name(), queue);
+  return shmq::detail::shm_path(shmq::detail::queue_segment_name(ns.name(), queue));
 }
 
 bool exists(const std::string& path) {

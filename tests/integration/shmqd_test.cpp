@@ -51,7 +51,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 std::string shm_path(const TestNamespace& ns, const std::string& queue) {
-  return "/dev/shm/" + shmq::detail::queue_segment_name(ns.name(), queue);
+  return shmq::detail::shm_path(shmq::detail::queue_segment_name(ns.name(), queue));
 }
 
 std::vector<std::string> objects_of(const TestNamespace& ns) {
@@ -297,7 +297,7 @@ TEST(ShmqdTest, MultiProcessDaemonizesOnceReady) {
   // Ready means created: the queues exist when the parent has exited.
   EXPECT_THAT(objects_of(ns), Contains("q.orders"));
   // The daemon's pid is in the lock file; stop it and wait until it is gone.
-  std::ifstream lock("/dev/shm/" + shmq::detail::namespace_prefix(ns.name()) + "shmqd.lock");
+  std::ifstream lock(shmq::detail::instance_lock_path(ns.name()));
   pid_t pid = 0;
   ASSERT_TRUE(lock >> pid);
   ASSERT_GT(pid, 0);
@@ -355,7 +355,7 @@ TEST(ShmqdTest, MultiProcessRegistryModeLetsAnotherUserAttach) {
   Shmqd daemon(ns, config.path());
   ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   struct stat st {};
-  ASSERT_EQ(::stat(("/dev/shm/" + shmq::detail::registry_segment_name(ns.name())).c_str(), &st), 0);
+  ASSERT_EQ(::stat(shmq::detail::shm_path(shmq::detail::registry_segment_name(ns.name())).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777U, 0666U);
   const pid_t child = shmq::test::fork_child([&] { return round_trip_as_nobody(ns, "shared"); });
   const ChildExit e = shmq::test::wait_child(child, 30s);

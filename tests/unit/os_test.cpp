@@ -112,7 +112,7 @@ bool contains(const std::string& haystack, const std::string& needle) {
 
 bool shm_file_exists(const std::string& name) {
   struct stat st {};
-  return ::stat(("/dev/shm/" + name).c_str(), &st) == 0;
+  return ::stat(shm_path(name).c_str(), &st) == 0;
 }
 
 // A namespace of this process's own, cleaned before and after each test.
@@ -350,7 +350,7 @@ TEST_F(SegmentTest, ModeIsAppliedDespiteUmask) {
   const Segment s = Segment::create(name(), 4096, 0640);
   ::umask(old_umask);
   struct stat st {};
-  ASSERT_EQ(::stat(("/dev/shm/" + name()).c_str(), &st), 0);
+  ASSERT_EQ(::stat(shm_path(name()).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640u);
 }
 
@@ -358,7 +358,7 @@ TEST_F(SegmentTest, CreateReservesEveryPage) {
   const std::size_t size = 1 << 20;
   const Segment s = Segment::create(name(), size, 0600);
   struct stat st {};
-  ASSERT_EQ(::stat(("/dev/shm/" + name()).c_str(), &st), 0);
+  ASSERT_EQ(::stat(shm_path(name()).c_str(), &st), 0);
   EXPECT_GE(static_cast<std::uint64_t>(st.st_blocks) * 512, size);  // posix_fallocate ran
 }
 

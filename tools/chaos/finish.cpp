@@ -170,7 +170,7 @@ void Controller::teardown() {
   // registry, and the lock files of queue creation and of shmqd.
   detail::Segment::remove(detail::registry_segment_name(shape_.ns));
   ::unlink(detail::namespace_lock_path(shape_.ns).c_str());
-  ::unlink(("/dev/shm/" + detail::namespace_prefix(shape_.ns) + "shmqd.lock").c_str());
+  ::unlink(detail::instance_lock_path(shape_.ns).c_str());
   const std::vector<std::string> left = detail::Segment::list(detail::namespace_prefix(shape_.ns));
   for (const std::string& object : left) {
     if (!interrupted_) {

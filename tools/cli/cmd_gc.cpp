@@ -28,8 +28,6 @@ namespace shmq::cli {
 
 namespace {
 
-constexpr const char* kShmDir = "/dev/shm/";
-
 struct GcArgs {
   bool dry_run = false;
   bool all = false;
@@ -53,8 +51,7 @@ std::optional<pid_t> lock_holder(const std::string& path) {
 // `check_namespace_lock` when gc holds that lock itself (opening and closing
 // the file again would drop gc's own record lock).
 std::string keep_reason(const std::string& ns, bool check_namespace_lock = true) {
-  const std::string prefix = std::string(kShmDir) + detail::namespace_prefix(ns);
-  if (const auto pid = lock_holder(prefix + "shmqd.lock"))
+  if (const auto pid = lock_holder(detail::instance_lock_path(ns)))
     return fmt::format("shmqd (pid {}) runs it", *pid);
   if (const auto pid = check_namespace_lock ? lock_holder(detail::namespace_lock_path(ns)) : std::nullopt)
     return fmt::format("pid {} holds its namespace lock (creating a queue)", *pid);
@@ -141,7 +138,7 @@ int run_gc(const Globals& g, const GcArgs& a) {
       if (n != lock_name) order.push_back(n);
     if (lock_fd >= 0 || std::find(names.begin(), names.end(), lock_name) != names.end()) order.push_back(lock_name);
     for (const std::string& n : order) {
-      const std::string path = kShmDir + n;
+      const std::string path = detail::shm_path(n);
       if (!a.dry_run && ::unlink(path.c_str()) != 0 && errno != ENOENT) {
         const int err = errno;
         if (lock_fd >= 0) ::close(lock_fd);

@@ -120,7 +120,7 @@ QueueConfig parse_config(const json& c) {
 
 }  // namespace
 
-std::string control_socket_path(const std::string& ns) { return "/dev/shm/" + namespace_prefix(ns) + "shmqd.sock"; }
+std::string control_socket_path(const std::string& ns) { return shm_path(namespace_prefix(ns) + "shmqd.sock"); }
 
 const char* op_name(ControlOp op) noexcept {
   switch (op) {

@@ -43,9 +43,6 @@ namespace bip = boost::interprocess;
 
 std::string quote(std::string_view s) { return "'" + printable(s) + "'"; }
 
-
-std::string shm_path(const std::string& name) { return std::string(kShmDir) + "/" + name; }
-
 bool is_name_char(char c, bool allow_dot) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
          c == '-' || (allow_dot && c == '.');
@@ -190,9 +187,9 @@ std::string registry_segment_name(const std::string& ns) {
 std::string queue_segment_name(const std::string& ns, const std::string& queue) {
   return namespace_prefix(ns) + "q." + queue;
 }
-std::string namespace_lock_path(const std::string& ns) {
-  return std::string(kShmDir) + "/shmq." + ns + ".lock";
-}
+std::string namespace_lock_path(const std::string& ns) { return shm_path("shmq." + ns + ".lock"); }
+std::string shm_path(const std::string& name) { return std::string(kShmDir) + "/" + name; }
+std::string instance_lock_path(const std::string& ns) { return shm_path(namespace_prefix(ns) + "shmqd.lock"); }
 
 std::string find_shmqd(const std::string& given) {
   if (!given.empty()) return given;

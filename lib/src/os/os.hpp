@@ -63,6 +63,10 @@ std::string queue_segment_name(const std::string& ns, const std::string& queue);
 std::string namespace_lock_path(const std::string& ns);
 // Prefix shared by every object of a namespace: "shmq.<ns>."
 std::string namespace_prefix(const std::string& ns);
+// The path of the object `name` in kShmDir: the one place paths are built.
+std::string shm_path(const std::string& name);
+// shmqd's instance lock: "/dev/shm/shmq.<ns>.shmqd.lock".
+std::string instance_lock_path(const std::string& ns);
 
 // ---- the shmqd program -------------------------------------------------------
 
