@@ -210,10 +210,8 @@ void Daemon::adopt_queue(const QueueDefinition& q) {
 }
 
 void Daemon::map_registry() {
-  registry_segment_.emplace(detail::open_or_create_registry(ns_));
-  registry_ = detail::open_registry_view(
-      registry_segment_->data(), registry_segment_->size(), ns_,
-      "registry of namespace '" + ns_ + "' (/dev/shm/" + detail::registry_segment_name(ns_) + ")");
+  mapped_registry_.emplace(detail::open_or_create_registry(ns_));
+  registry_ = mapped_registry_->view;
   share_registry();
 }
 

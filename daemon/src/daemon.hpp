@@ -78,7 +78,7 @@ class Daemon {
   EventLoop loop_;
   std::optional<InstanceLock> lock_;
   std::map<std::string, detail::MappedQueue> queues_;
-  std::optional<detail::Segment> registry_segment_;
+  std::optional<detail::MappedRegistry> mapped_registry_;
   detail::RegistryView registry_;
 
   std::unique_ptr<Watchdog> watchdog_;

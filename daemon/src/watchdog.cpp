@@ -420,15 +420,14 @@ void Watchdog::map_queue(const std::string& name, std::uint64_t device, std::uin
   q.mapped.view.sessions = registry_.sessions;
   // The daemon uses the queue (dead-letter moves): a shmqd killed in the
   // middle of one is recovered here by the next.
-  q.mapped.view.attachments[detail::owner_index(me_)].owner.store(me_, std::memory_order_release);
+  detail::attach(q.mapped.view, me_);
   spdlog::debug("watching queue {}", name);
   queues_.insert_or_assign(name, std::move(q));
 }
 
 void Watchdog::detach(Queue& q) noexcept {  // NOLINT(readability-make-member-function-const): writes the segment
-  Owner expected = me_;
-  q.mapped.view.attachments[detail::owner_index(me_)].owner.compare_exchange_strong(expected, detail::kNoOwner,
-                                                                                    std::memory_order_acq_rel);
+  // Gives back what its expiry left Pending in its name, then the attachment.
+  if (detail::detach(q.mapped.view, me_).total() != 0) detail::wake_everyone(q.mapped.view);
 }
 
 }  // namespace shmq::daemon

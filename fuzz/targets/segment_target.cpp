@@ -61,17 +61,8 @@ Client& client() {
   return *c;
 }
 
-struct Registry {
-  Segment segment;
-  RegistryView view;
-};
-
-const Registry& registry() {
-  static const Registry r = [] {
-    Segment s = open_or_create_registry(fuzz_namespace());
-    const RegistryView v = open_registry_view(s.data(), s.size(), fuzz_namespace(), "fuzz registry");
-    return Registry{std::move(s), v};
-  }();
+const MappedRegistry& registry() {
+  static const MappedRegistry r = open_or_create_registry(fuzz_namespace());
   return r;
 }
 

@@ -98,8 +98,8 @@ std::string segment_path(const TestNamespace& ns, const std::string& queue) {
 
 // Every session word of the namespace's registry (state, generation, pid).
 std::vector<shmq::detail::Word> session_words(const TestNamespace& ns) {
-  const shmq::detail::Segment s = shmq::detail::open_or_create_registry(ns.name());
-  const shmq::detail::RegistryView reg = shmq::detail::open_registry_view(s.data(), s.size(), ns.name(), "registry");
+  const shmq::detail::MappedRegistry registry = shmq::detail::open_or_create_registry(ns.name());
+  const shmq::detail::RegistryView& reg = registry.view;
   std::vector<shmq::detail::Word> words;
   for (std::uint32_t i = 0; i < shmq::detail::kMaxSessions; ++i)
     words.push_back(reg.sessions[i].word.load(std::memory_order_acquire));
@@ -430,10 +430,7 @@ TEST_F(CliPromises, KilledConsumerIsDeadThenGoneOnceItsEntryIsFree) {
 
   // Its entry freed as a detach would, the lease left behind.
   {
-    const shmq::detail::Segment s = shmq::detail::open_or_create_registry(ns_.name());
-    const shmq::detail::RegistryView reg =
-        shmq::detail::open_registry_view(s.data(), s.size(), ns_.name(), "registry");
-    ASSERT_TRUE(shmq::detail::release_session(reg, o));
+    ASSERT_TRUE(shmq::detail::release_session(shmq::detail::open_or_create_registry(ns_.name()).view, o));
   }
   EXPECT_EQ(consumer_state(ns_, o), "gone");
   EXPECT_EQ(sessions_state(ns_, o), "") << "a Free entry is no session";

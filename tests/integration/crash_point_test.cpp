@@ -53,8 +53,8 @@ class CrashPointTest : public ::testing::TestWithParam<std::tuple<std::string, s
       setup.create_queue("q", test::crash_queue());
     }
     mq_.emplace(detail::open_queue_segment(ns_.name(), "q"));
-    reg_seg_.emplace(detail::Segment::open(detail::registry_segment_name(ns_.name())));
-    reg_ = detail::open_registry_view(reg_seg_->data(), reg_seg_->size(), ns_.name(), "registry");
+    reg_seg_.emplace(detail::open_registry(ns_.name()));
+    reg_ = reg_seg_->view;
     mq_->view.sessions = reg_.sessions;
     detail::SessionIdentity zombie_id;
     zombie_id.pid = 1;
@@ -70,7 +70,7 @@ class CrashPointTest : public ::testing::TestWithParam<std::tuple<std::string, s
   test::TestNamespace ns_;
   test::SharedArray<ChildLog> log_{1};  // zero-filled: every count starts at 0
   std::optional<detail::MappedQueue> mq_;
-  std::optional<detail::Segment> reg_seg_;
+  std::optional<detail::MappedRegistry> reg_seg_;
   detail::RegistryView reg_;
   Owner zombie_ = detail::kNoOwner;
 };

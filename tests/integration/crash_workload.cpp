@@ -57,9 +57,7 @@ void send_logged(Producer& p, ChildLog& log) {
 // Fences `client`'s session as the watchdog would (before its heartbeat
 // thread notices): the next claim of `c` gives back what it takes.
 bool fenced_take_gives_back(const std::string& ns, const Client& client, Consumer& c) {
-  const detail::Segment reg_seg = detail::Segment::open(detail::registry_segment_name(ns));
-  (void)detail::fence_session(detail::open_registry_view(reg_seg.data(), reg_seg.size(), ns, "registry"),
-                              client.session_id());
+  (void)detail::fence_session(detail::open_registry(ns).view, client.session_id());
   return c.try_receive().status() == Status::Fenced;
 }
 

@@ -33,8 +33,8 @@ struct Ids {
 
 // What the watchdog does for a dead session, over queue "q".
 void recover(const std::string& ns, Owner dead) {
-  const detail::Segment reg_seg = detail::Segment::open(detail::registry_segment_name(ns));
-  const detail::RegistryView reg = detail::open_registry_view(reg_seg.data(), reg_seg.size(), ns, "registry");
+  const detail::MappedRegistry registry = detail::open_registry(ns);
+  const detail::RegistryView& reg = registry.view;
   detail::MappedQueue q = detail::open_queue_segment(ns, "q");
   q.view.sessions = reg.sessions;
   std::array<detail::QueueRecovery, 1> one = {detail::QueueRecovery{.view = &q.view, .attached = false, .result = {}}};

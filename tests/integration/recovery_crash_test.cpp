@@ -86,12 +86,12 @@ struct Shared {
 
 // The three queues as the watchdog maps them, with the registry.
 struct Mapped {
-  detail::Segment reg_seg;
+  detail::MappedRegistry mapped_registry;
   detail::RegistryView reg;
   detail::MappedQueue q, r, p;
   explicit Mapped(const std::string& ns)
-      : reg_seg(detail::Segment::open(detail::registry_segment_name(ns))),
-        reg(detail::open_registry_view(reg_seg.data(), reg_seg.size(), ns, "registry")),
+      : mapped_registry(detail::open_registry(ns)),
+        reg(mapped_registry.view),
         q(detail::open_queue_segment(ns, "q")),
         r(detail::open_queue_segment(ns, "r")),
         p(detail::open_queue_segment(ns, "p")) {

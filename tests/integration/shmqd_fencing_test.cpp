@@ -246,9 +246,8 @@ TEST_F(FencingWatchdogTest, MultiProcessSessionDeclaringNoHeartbeatTimeoutIsStil
     (void)never.wait(kChildDeadline);
     return 0;
   });
-  shmq::detail::Segment segment = shmq::detail::open_or_create_registry(ns_.name());
-  const shmq::detail::RegistryView reg =
-      shmq::detail::open_registry_view(segment.data(), segment.size(), ns_.name(), "registry");
+  const shmq::detail::MappedRegistry registry = shmq::detail::open_or_create_registry(ns_.name());
+  const shmq::detail::RegistryView& reg = registry.view;
   shmq::detail::SessionIdentity id;
   id.pid = static_cast<std::uint32_t>(idle.pid());
   id.start_time = shmq::detail::process_start_time(idle.pid());

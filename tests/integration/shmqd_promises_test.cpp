@@ -101,9 +101,8 @@ TEST(ShmqdPromisesTest, MultiProcessSessionWhosePidWasReusedIsRecovered) {
     (void)never.wait(kChildDeadline);
     return 0;
   });
-  shmq::detail::Segment segment = shmq::detail::open_or_create_registry(ns.name());
-  const shmq::detail::RegistryView reg =
-      shmq::detail::open_registry_view(segment.data(), segment.size(), ns.name(), "registry");
+  const shmq::detail::MappedRegistry registry = shmq::detail::open_or_create_registry(ns.name());
+  const shmq::detail::RegistryView& reg = registry.view;
   shmq::detail::SessionIdentity id;
   id.pid = static_cast<std::uint32_t>(other.pid());
   id.start_time = shmq::detail::process_start_time(other.pid()) + 1;  // an earlier holder of the pid

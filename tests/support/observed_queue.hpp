@@ -14,8 +14,8 @@ namespace shmq::test {
 
 struct ObservedQueue {
   ObservedQueue(const TestNamespace& ns, const std::string& name)
-      : registry_segment(detail::open_or_create_registry(ns.name())),
-        registry(detail::open_registry_view(registry_segment.data(), registry_segment.size(), ns.name(), "registry")),
+      : mapped_registry(detail::open_or_create_registry(ns.name())),
+        registry(mapped_registry.view),
         queue(detail::open_queue_segment(ns.name(), name)) {
     queue.view.sessions = registry.sessions;
   }
@@ -24,7 +24,7 @@ struct ObservedQueue {
   [[nodiscard]] detail::SessionState state_of(detail::Owner o) const noexcept {
     return detail::session_state_of(registry, o);
   }
-  detail::Segment registry_segment;
+  detail::MappedRegistry mapped_registry;
   detail::RegistryView registry;
   detail::MappedQueue queue;
 };

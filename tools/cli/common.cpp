@@ -45,11 +45,9 @@ CLI::Validator message_id() {
 Registry open_registry(const std::string& ns) {
   Registry r;
   try {
-    detail::Segment s = detail::Segment::open(detail::registry_segment_name(ns));
-    r.view = detail::open_registry_view(s.data(), s.size(), ns,
-                                        "registry of namespace '" + ns + "' (/dev/shm/" +
-                                            detail::registry_segment_name(ns) + ")");
-    r.segment.emplace(std::move(s));
+    detail::MappedRegistry m = detail::open_registry(ns);
+    r.view = m.view;
+    r.segment.emplace(std::move(m.segment));
   } catch (const Error& e) {
     // No registry yet: no process ever attached; nobody to show.
     if (e.value() != errc::not_found) throw;

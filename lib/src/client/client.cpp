@@ -7,14 +7,13 @@
 #include "client/client_state.hpp"
 #include "control/control_client.hpp"
 #include "core/recovery.hpp"
-#include "layout/crash_point.hpp"
 #include "os/wait.hpp"
 
 namespace shmq {
 namespace detail {
 
 ClientState::ClientState(std::string ns_, ClientOptions options_)
-    : ns(std::move(ns_)), options(std::move(options_)), registry_segment(open_or_create_registry(ns)) {
+    : ns(std::move(ns_)), options(std::move(options_)), mapped_registry(open_or_create_registry(ns)) {
   if (options.heartbeat_interval.count() <= 0 || options.heartbeat_timeout <= options.heartbeat_interval ||
       options.heartbeat_timeout < kMinHeartbeatTimeout || options.heartbeat_timeout > kMaxHeartbeatTimeout)
     throw Error(errc::invalid_argument, "heartbeat interval " + std::to_string(options.heartbeat_interval.count()) +
@@ -25,8 +24,6 @@ ClientState::ClientState(std::string ns_, ClientOptions options_)
   if (options.daemon_timeout.count() <= 0)
     throw Error(errc::invalid_argument, "daemon timeout " + std::to_string(options.daemon_timeout.count()) +
                                             " ms is invalid: give a positive time (default 10000 ms)");
-  registry = open_registry_view(registry_segment.data(), registry_segment.size(), ns,
-                                "registry of namespace '" + ns + "' (/dev/shm/" + registry_segment_name(ns) + ")");
   owner = claim_session(registry, this_process(options.heartbeat_timeout));
   if (owner == kNoOwner)
     throw Error(errc::too_many_sessions, "namespace '" + ns + "' has all " + std::to_string(kMaxSessions) +
@@ -68,15 +65,12 @@ QueueHandle::QueueHandle(std::shared_ptr<ClientState> client_, std::string name_
       view(mapped.view),
       owner(client->owner) {
   view.sessions = client->registry.sessions;
-  attachment().owner.store(owner, std::memory_order_release);
-  SHMQ_CRASH_POINT("attach.owned");
+  attach(view, owner);
 }
 
 QueueHandle::~QueueHandle() {
   // Nothing of this session uses the queue any more: give back what it held.
-  if (recover_session(view, owner, false).total() != 0) wake_everyone(view);
-  attachment().roles.store(0, std::memory_order_relaxed);
-  attachment().groups.store(0, std::memory_order_relaxed);
+  if (detach(view, owner).total() != 0) wake_everyone(view);
 }
 
 namespace {

@@ -25,8 +25,8 @@ struct ClientState {
 
   const std::string ns;
   const ClientOptions options;
-  Segment registry_segment;
-  RegistryView registry;
+  const MappedRegistry mapped_registry;
+  const RegistryView& registry = mapped_registry.view;
   Owner owner = kNoOwner;
   // Set once this session is known to be fenced (by the heartbeat thread, or
   // by a data-path call that found it so); read first on every loan and

@@ -124,6 +124,18 @@ RecoveryResult recover_session(const QueueView& q, Owner dead, bool may_still_ru
   return r;
 }
 
+void attach(const QueueView& q, Owner me) noexcept {
+  q.attachments[owner_index(me)].owner.store(me, kRelease);
+  SHMQ_CRASH_POINT("attach.owned");
+}
+
+RecoveryResult detach(const QueueView& q, Owner me) noexcept {
+  Attachment& a = q.attachments[owner_index(me)];
+  a.roles.store(0, kRelaxed);
+  a.groups.store(0, kRelaxed);
+  return recover_session(q, me, false);  // clears the attachment last
+}
+
 bool recover_dead_session(const RegistryView& reg, std::span<QueueRecovery> queues, Owner dead) noexcept {
   (void)fence_session(reg, dead);
   SHMQ_CRASH_POINT("recover.fenced");

@@ -36,6 +36,15 @@ struct RecoveryResult {
 // loaned slots stay quarantined, and its parked lanes are left alone.
 RecoveryResult recover_session(const QueueView& q, Owner dead, bool may_still_run) noexcept;
 
+// Session `me` starts using queue `q`: its attachment names it, so that
+// recover_dead_session (which looks only where a session is attached) takes
+// back what it will hold here. Roles and groups are added by the caller.
+void attach(const QueueView& q, Owner me) noexcept;
+// Session `me` stops using `q`: gives back what it holds (recover_session),
+// clears its roles and groups and the attachment. The caller wakes the
+// parked processes if result.total() != 0.
+RecoveryResult detach(const QueueView& q, Owner me) noexcept;
+
 // One queue of recover_dead_session: `view` in; `attached` (whether `dead`
 // was attached to it) and `result` out.
 struct QueueRecovery {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include <unistd.h>
@@ -21,7 +22,7 @@ namespace {
 [[noreturn]] void bad(const std::string& what) { throw Error(errc::invalid_argument, what); }
 
 std::string queue_what(const std::string& ns, const std::string& name) {
-  return "queue '" + name + "' (namespace '" + ns + "', /dev/shm/" + queue_segment_name(ns, name) + ")";
+  return "queue '" + name + "' (namespace '" + ns + "', " + shm_path(queue_segment_name(ns, name)) + ")";
 }
 
 bool half_initialised(const Segment& s) {
@@ -29,27 +30,40 @@ bool half_initialised(const Segment& s) {
   return reinterpret_cast<const SegmentHeader*>(s.data())->layout_version.load(kAcquire) == 0;
 }
 
+MappedRegistry map_registry(Segment s, const std::string& ns) {
+  const RegistryView v = open_registry_view(
+      s.data(), s.size(), ns, "registry of namespace '" + ns + "' (" + shm_path(registry_segment_name(ns)) + ")");
+  return {std::move(s), v};
+}
+
+// The segment `name` if it exists and its creator finished it.
+std::optional<Segment> open_initialised(const std::string& name) {
+  try {
+    Segment s = Segment::open(name);
+    if (!half_initialised(s)) return s;
+  } catch (const Error& e) {
+    if (e.value() != errc::not_found && e.value() != errc::corrupt_segment) throw;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-Segment open_or_create_registry(const std::string& ns) {
+MappedRegistry open_registry(const std::string& ns) { return map_registry(Segment::open(registry_segment_name(ns)), ns); }
+
+MappedRegistry open_or_create_registry(const std::string& ns) {
   const std::string name = registry_segment_name(ns);
-  try {
-    Segment s = Segment::open(name);
-    if (!half_initialised(s)) return s;
-  } catch (const Error& e) {
-    if (e.value() != errc::not_found && e.value() != errc::corrupt_segment) throw;
+  std::optional<Segment> s = open_initialised(name);
+  if (!s) {
+    const FileLock lock(namespace_lock_path(ns));
+    s = open_initialised(name);
+    if (!s) {
+      (void)Segment::remove(name);  // missing, or its creator died while holding the lock
+      s.emplace(Segment::create(name, kRegistrySize, 0600));
+      init_registry_segment(s->data(), ns, realtime_ns());
+    }
   }
-  FileLock lock(namespace_lock_path(ns));
-  try {
-    Segment s = Segment::open(name);
-    if (!half_initialised(s)) return s;
-    Segment::remove(name);  // its creator died while holding the lock
-  } catch (const Error& e) {
-    if (e.value() != errc::not_found && e.value() != errc::corrupt_segment) throw;
-  }
-  Segment s = Segment::create(name, kRegistrySize, 0600);
-  init_registry_segment(s.data(), ns, realtime_ns());
-  return s;
+  return map_registry(std::move(*s), ns);
 }
 
 SessionIdentity this_process(std::chrono::nanoseconds heartbeat_timeout) {

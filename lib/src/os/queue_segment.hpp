@@ -20,9 +20,18 @@ namespace shmq::detail {
 // the allowed range) and turns it into segment parameters.
 QueueParams make_queue_params(const std::string& ns, const std::string& name, const QueueConfig& config);
 
-// Opens the namespace's registry, creating it under the namespace lock if it
-// is missing or was left half-initialised by a creator that died.
-Segment open_or_create_registry(const std::string& ns);
+// A namespace's registry: its mapping and validated view (the view's pointers
+// stay valid while `segment` lives, also after a move).
+struct MappedRegistry {
+  Segment segment;
+  RegistryView view;
+};
+
+// Opens the namespace's registry: errc::not_found if no process ever attached.
+MappedRegistry open_registry(const std::string& ns);
+// The same, creating it under the namespace lock if it is missing or was left
+// half-initialised by a creator that died (a Client, shmqd).
+MappedRegistry open_or_create_registry(const std::string& ns);
 
 // This process as a session would register it (pid, start time, name, clocks),
 // with `heartbeat_timeout`: what claim_session needs.
