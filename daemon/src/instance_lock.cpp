@@ -1,10 +1,9 @@
 #include "instance_lock.hpp"
 
-#include <cerrno>
-#include <cstring>
-#include <string_view>
+#include <fstream>
+#include <optional>
+#include <utility>
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "os/os.hpp"
@@ -14,84 +13,53 @@ namespace shmq::daemon {
 
 namespace {
 
-// The pid the holder wrote into the file, 0 if none (yet).
-pid_t pid_in_file(int fd) {
-  char buf[32] = {};
-  const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-  if (n <= 0) return 0;
+// The pid the holder wrote into the file, 0 if none (yet) or unreadable.
+pid_t pid_in_file(const std::string& path) {
+  std::ifstream in(path);
   long pid = 0;
-  for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; ++i) pid = pid * 10 + (buf[i] - '0');
+  if (!(in >> pid) || pid <= 0) return 0;
   return static_cast<pid_t>(pid);
 }
 
-// The process holding a conflicting lock: -1 when there is none any more, 0
-// when it is held but its pid is unknown (a holder in another pid namespace).
-pid_t holder_of(int fd) {
-  struct flock probe {};
-  probe.l_type = F_WRLCK;
-  probe.l_whence = SEEK_SET;
-  if (::fcntl(fd, F_GETLK, &probe) != 0) return pid_in_file(fd);
-  if (probe.l_type == F_UNLCK) return -1;
-  return probe.l_pid > 0 ? probe.l_pid : pid_in_file(fd);
-}
-
-[[noreturn]] void already_running(const std::string& ns, pid_t pid) {
+[[noreturn]] void already_running(const std::string& ns, const std::string& path, pid_t pid) {
+  if (pid == 0) pid = pid_in_file(path);  // a holder in another pid namespace
   const std::string who = pid > 0 ? "pid " + std::to_string(pid) : "pid unknown";
   throw AlreadyRunning("another shmqd (" + who + ") already runs namespace \"" + ns + "\"; stop it first", pid);
 }
 
-}  // namespace
-
-
-// 0644: anyone may read which pid runs the namespace.
-InstanceLock::InstanceLock(const std::string& ns)
-    : path_(detail::instance_lock_path(ns)), fd_(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) {
-  if (fd_ < 0) {
-    const int err = errno;
-    // Not ours to write (another user's daemon made it): say who holds it, if anyone.
-    const int ro = err == EACCES ? ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
-    if (ro >= 0) {
-      const pid_t holder = holder_of(ro);
-      ::close(ro);
-      if (holder >= 0) already_running(ns, holder);
-    }
-    throw Error(err == EACCES ? errc::permission_denied : errc::system_error,
-                "cannot open the instance lock " + path_ + ": " + detail::errno_text(err) +
-                    (err == EACCES ? "; run shmqd as the user that owns it, or remove it if no shmqd runs" : ""));
-  }
-  // A holder that exits between our F_SETLK and F_GETLK leaves no lock to
+detail::FileLock take(const std::string& ns, const std::string& path) {
+  // A holder that exits between our try and our probe leaves no lock to
   // report: try again (a few times: each round needs a new daemon to race).
   for (int attempt = 0;; ++attempt) {
-    struct flock l {};
-    l.l_type = F_WRLCK;
-    l.l_whence = SEEK_SET;  // l_start = l_len = 0: the whole file
-    if (::fcntl(fd_, F_SETLK, &l) == 0) break;
-    const int err = errno;
-    if (err == EINTR) continue;
-    if (err != EAGAIN && err != EACCES) {
-      ::close(fd_);
-      throw Error(errc::system_error, "cannot lock " + path_ + ": fcntl(F_SETLK): " + detail::errno_text(err));
+    std::optional<detail::FileLock> lock;
+    try {
+      lock = detail::FileLock::try_take(path, 0644);  // 0644: anyone may read which pid runs it
+    } catch (const Error& e) {
+      // Not ours to write (another user's daemon made it): say who holds it, if anyone.
+      if (e.value() != errc::permission_denied) throw;
+      if (const auto pid = detail::FileLock::holder(path)) already_running(ns, path, *pid);
+      throw Error(errc::permission_denied,
+                  std::string(e.what()) + "; or remove it if no shmqd runs");
     }
-    const pid_t holder = holder_of(fd_);
-    if (holder >= 0 || attempt >= 3) {
-      ::close(fd_);
-      already_running(ns, holder < 0 ? 0 : holder);
-    }
+    if (lock) return std::move(*lock);
+    const std::optional<pid_t> pid = detail::FileLock::holder(path);
+    if (pid || attempt >= 3) already_running(ns, path, pid.value_or(0));
   }
+}
+
+}  // namespace
+
+InstanceLock::InstanceLock(const std::string& ns)
+    : path_(detail::instance_lock_path(ns)), lock_(take(ns, path_)) {
   // Ours now: replace the previous holder's pid with ours.
   const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-    const int err = errno;
-    ::close(fd_);
-    throw Error(errc::system_error, "cannot write the pid into " + path_ + ": " + detail::errno_text(err));
-  }
+  if (::ftruncate(lock_.fd(), 0) != 0 ||
+      ::pwrite(lock_.fd(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
+    throw Error(errc::system_error, "cannot write the pid into " + path_ + ": " + detail::errno_text(errno));
 }
 
 // The file is not removed: unlinking it would let a starting daemon lock the
 // removed inode while a third creates a new file, and two would run. A stale
 // file is harmless: whoever locks it next overwrites the pid.
-InstanceLock::~InstanceLock() {
-  if (fd_ >= 0) ::close(fd_);
-}
 
 }  // namespace shmq::daemon

@@ -9,6 +9,8 @@
 
 #include <sys/types.h>
 
+#include "os/os.hpp"
+
 namespace shmq::daemon {
 
 // Another shmqd holds the namespace. what(): the line to print.
@@ -22,7 +24,7 @@ class AlreadyRunning : public std::runtime_error {
   pid_t holder_;
 };
 
-// "/dev/shm/shmq.<ns>.shmqd.lock"
+// On detail::instance_lock_path(ns): "/dev/shm/shmq.<ns>.shmqd.lock".
 
 class InstanceLock {
  public:
@@ -35,15 +37,13 @@ class InstanceLock {
   // by fork (take it after daemonizing), and closing any other descriptor of
   // this file in this process would drop it (nothing else opens it).
   explicit InstanceLock(const std::string& ns);
-  ~InstanceLock();  // closes the file: the lock goes; the file stays (see .cpp)
-  InstanceLock(const InstanceLock&) = delete;
-  InstanceLock& operator=(const InstanceLock&) = delete;
+  // Destruction closes the file: the lock goes; the file stays (see .cpp).
 
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
  private:
   std::string path_;
-  int fd_ = -1;
+  detail::FileLock lock_;
 };
 
 }  // namespace shmq::daemon

@@ -13,15 +13,16 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <system_error>
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "os/os.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::cli {
@@ -33,27 +34,13 @@ struct GcArgs {
   bool all = false;
 };
 
-// The pid holding a POSIX record lock on `path`: nullopt if none holds it (or
-// the file is absent), 0 if the holder's pid is unknown.
-std::optional<pid_t> lock_holder(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return std::nullopt;
-  struct flock probe {};
-  probe.l_type = F_WRLCK;
-  probe.l_whence = SEEK_SET;
-  std::optional<pid_t> holder;
-  if (::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) holder = probe.l_pid > 0 ? probe.l_pid : 0;
-  ::close(fd);
-  return holder;
-}
-
 // Why the namespace must stay, or "" when nothing live owns it. Without
 // `check_namespace_lock` when gc holds that lock itself (opening and closing
 // the file again would drop gc's own record lock).
 std::string keep_reason(const std::string& ns, bool check_namespace_lock = true) {
-  if (const auto pid = lock_holder(detail::instance_lock_path(ns)))
+  if (const auto pid = detail::FileLock::holder(detail::instance_lock_path(ns)))
     return fmt::format("shmqd (pid {}) runs it", *pid);
-  if (const auto pid = check_namespace_lock ? lock_holder(detail::namespace_lock_path(ns)) : std::nullopt)
+  if (const auto pid = check_namespace_lock ? detail::FileLock::holder(detail::namespace_lock_path(ns)) : std::nullopt)
     return fmt::format("pid {} holds its namespace lock (creating a queue)", *pid);
   Registry reg;
   try {
@@ -90,20 +77,6 @@ std::map<std::string, std::vector<std::string>> namespaces_in_shm() {
   return out;
 }
 
-// Takes the namespace lock without waiting; -1 if someone holds it.
-int try_namespace_lock(const std::string& ns) {
-  const int fd = ::open(detail::namespace_lock_path(ns).c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return -1;
-  struct flock l {};
-  l.l_type = F_WRLCK;
-  l.l_whence = SEEK_SET;
-  if (::fcntl(fd, F_SETLK, &l) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 int run_gc(const Globals& g, const GcArgs& a) {
   std::map<std::string, std::vector<std::string>> found = namespaces_in_shm();
   if (!a.all) {
@@ -118,16 +91,19 @@ int run_gc(const Globals& g, const GcArgs& a) {
   std::string text;
   for (auto& [ns, names] : found) {
     std::string reason = keep_reason(ns);
-    int lock_fd = -1;
+    std::optional<detail::FileLock> lock;
     if (reason.empty() && !a.dry_run) {
       // Under the namespace lock, so no queue is being created meanwhile; a
       // session that attached since the first look keeps the namespace.
-      lock_fd = try_namespace_lock(ns);
-      if (lock_fd < 0) reason = "its namespace lock is held (a queue is being created)";
-      else if (const std::string again = keep_reason(ns, false); !again.empty()) reason = again;
+      try {
+        lock = detail::FileLock::try_take(detail::namespace_lock_path(ns));
+        if (!lock) reason = "its namespace lock is held (a queue is being created)";
+        else if (const std::string again = keep_reason(ns, false); !again.empty()) reason = again;
+      } catch (const Error& e) {
+        reason = std::string("its namespace lock cannot be taken: ") + e.what();
+      }
     }
     if (!reason.empty()) {
-      if (lock_fd >= 0) ::close(lock_fd);
       kept.push_back({{"namespace", ns}, {"reason", reason}});
       text += fmt::format("keeping namespace {}: {}\n", ns, reason);
       continue;
@@ -136,12 +112,11 @@ int run_gc(const Globals& g, const GcArgs& a) {
     std::vector<std::string> order;  // the namespace lock last
     for (const std::string& n : names)
       if (n != lock_name) order.push_back(n);
-    if (lock_fd >= 0 || std::find(names.begin(), names.end(), lock_name) != names.end()) order.push_back(lock_name);
+    if (lock || std::find(names.begin(), names.end(), lock_name) != names.end()) order.push_back(lock_name);
     for (const std::string& n : order) {
       const std::string path = detail::shm_path(n);
       if (!a.dry_run && ::unlink(path.c_str()) != 0 && errno != ENOENT) {
         const int err = errno;
-        if (lock_fd >= 0) ::close(lock_fd);
         throw Failure(err == EACCES || err == EPERM ? kPermission : kInternal,
                       fmt::format("cannot remove {}: {}; run gc as its owner or root", path, std::generic_category().message(err)));
       }
@@ -149,7 +124,6 @@ int run_gc(const Globals& g, const GcArgs& a) {
       text += fmt::format("{} {} (namespace {}: no shmqd, no live session)\n", a.dry_run ? "would remove" : "removed",
                           path, ns);
     }
-    if (lock_fd >= 0) ::close(lock_fd);
   }
   if (g.json) {
     std::printf("%s\n",

@@ -23,12 +23,12 @@
 #include <mutex>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/permissions.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
-#include <boost/interprocess/sync/file_lock.hpp>
 
 #include "shmq/error.hpp"
 
@@ -344,50 +344,73 @@ std::mutex& in_process_mutex(const std::string& path) {
 
 }  // namespace
 
-struct FileLock::Impl {
-  std::unique_lock<std::mutex> in_process;  // released after `lock` (reverse order)
-  bip::file_lock lock;
-};
+namespace {
 
-FileLock::FileLock(const std::string& path) {
-  std::unique_lock in_process(in_process_mutex(path));
-  // file_lock opens but never creates the file.
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
+// Opens (creating with `mode`) the file to lock; never follows a symlink.
+int open_lock_file(const std::string& path, unsigned mode) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd >= 0) return fd;
+  const int err = errno;
+  throw Error(err == EACCES ? errc::permission_denied : errc::system_error,
+              "cannot open lock file " + quote(path) + ": " + errno_text(err) +
+                  (err == EACCES ? "; run as the user that owns it"
+                                 : "; check that its directory exists and is writable"));
+}
+
+// F_SETLK or F_SETLKW of a write lock on the whole file; false when held
+// elsewhere (F_SETLK only).
+bool lock_whole_file(int fd, const std::string& path, bool wait) {
+  for (;;) {
+    struct flock l {};
+    l.l_type = F_WRLCK;
+    l.l_whence = SEEK_SET;  // l_start = l_len = 0: the whole file
+    if (::fcntl(fd, wait ? F_SETLKW : F_SETLK, &l) == 0) return true;
     const int err = errno;
-    throw Error(err == EACCES ? errc::permission_denied : errc::system_error,
-                "cannot open lock file " + quote(path) + ": " + errno_text(err) +
-                    (err == EACCES ? "; run as the user that owns it"
-                                   : "; check that its directory exists and is writable"));
-  }
-  ::close(fd);  // before locking: closing any fd of the file drops our fcntl locks
-  try {
-    auto impl =
-        std::make_unique<Impl>(Impl{std::move(in_process), bip::file_lock(path.c_str())});
-    for (;;) {
-      try {
-        impl->lock.lock();
-        break;
-      } catch (const bip::interprocess_exception& e) {
-        if (e.get_native_error() != EINTR) throw;
-      }
-    }
-    impl_ = std::move(impl);
-  } catch (const bip::interprocess_exception& e) {
-    throw Error(
-        e.get_error_code() == bip::security_error ? errc::permission_denied : errc::system_error,
-        "cannot lock " + quote(path) + ": " + e.what() + " (errno " +
-            std::to_string(e.get_native_error()) + ")");
+    if (err == EINTR) continue;
+    if (!wait && (err == EAGAIN || err == EACCES)) return false;
+    ::close(fd);
+    throw Error(errc::system_error, "cannot lock " + quote(path) + ": " + errno_text(err));
   }
 }
 
-FileLock::~FileLock() {
-  if (!impl_) return;
-  try {
-    impl_->lock.unlock();
-  } catch (const bip::interprocess_exception&) {
-    // Closing the descriptor (file_lock's destructor) releases it anyway.
+}  // namespace
+
+FileLock::FileLock(int fd, std::unique_lock<std::mutex> in_process) noexcept
+    : fd_(fd), in_process_(std::move(in_process)) {}
+
+FileLock::FileLock(const std::string& path, unsigned mode) : in_process_(in_process_mutex(path)) {
+  fd_ = open_lock_file(path, mode);
+  (void)lock_whole_file(fd_, path, true);
+}
+
+std::optional<FileLock> FileLock::try_take(const std::string& path, unsigned mode) {
+  std::unique_lock in_process(in_process_mutex(path), std::try_to_lock);
+  if (!in_process.owns_lock()) return std::nullopt;  // another thread of this process holds it
+  const int fd = open_lock_file(path, mode);
+  if (!lock_whole_file(fd, path, false)) {
+    ::close(fd);
+    return std::nullopt;
   }
+  return FileLock(fd, std::move(in_process));
+}
+
+std::optional<pid_t> FileLock::holder(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return std::nullopt;
+  struct flock probe {};
+  probe.l_type = F_WRLCK;
+  probe.l_whence = SEEK_SET;
+  std::optional<pid_t> pid;
+  if (::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) pid = probe.l_pid > 0 ? probe.l_pid : 0;
+  ::close(fd);
+  return pid;
+}
+
+FileLock::FileLock(FileLock&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), in_process_(std::move(other.in_process_)) {}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);  // drops the record lock, then in_process_ is released
 }
 
 // ---- futex -----------------------------------------------------------------

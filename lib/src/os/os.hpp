@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -119,19 +120,36 @@ class Segment {
 // Bytes free in the filesystem holding /dev/shm (statvfs f_bavail * f_frsize).
 std::uint64_t shm_free_bytes();
 
-// An exclusive lock on a file (Boost.Interprocess file_lock; fcntl locks are
-// released by the kernel when the holder dies, so a crash never leaves it
-// stuck). Creates the file if missing. Blocks until acquired.
+// An exclusive POSIX record lock (fcntl) on a whole file, held until
+// destruction: the namespace lock, shmqd's instance lock, gc's probe. The
+// kernel drops it when the holder dies, so a crash never leaves it stuck. The
+// file is created with `mode` if missing, never through a symlink. Record
+// locks belong to the process, so the threads of one process take a per-path
+// mutex first; and closing any descriptor of the file drops the lock, so a
+// process holding it must not open the file otherwise (holder() does).
 class FileLock {
  public:
-  explicit FileLock(const std::string& path);
+  // Waits until the lock is free.
+  explicit FileLock(const std::string& path, unsigned mode = 0644);
+  // Takes the lock only if it is free: nullopt if another process or thread
+  // holds it.
+  static std::optional<FileLock> try_take(const std::string& path, unsigned mode = 0644);
+  // Who holds a lock on `path` now: nullopt if nobody does (or there is no
+  // such file), 0 if a process whose pid this one cannot see.
+  static std::optional<pid_t> holder(const std::string& path);
+
   ~FileLock();
+  FileLock(FileLock&& other) noexcept;
+  FileLock& operator=(FileLock&&) = delete;
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
+  // The locked file's descriptor (shmqd writes its pid into it).
+  [[nodiscard]] int fd() const noexcept { return fd_; }
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  FileLock(int fd, std::unique_lock<std::mutex> in_process) noexcept;
+  int fd_ = -1;
+  std::unique_lock<std::mutex> in_process_;  // released after the file lock
 };
 
 // ---- futex -----------------------------------------------------------------
