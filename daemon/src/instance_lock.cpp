@@ -1,5 +1,6 @@
 #include "instance_lock.hpp"
 
+#include <cerrno>
 #include <fstream>
 #include <optional>
 #include <utility>
@@ -54,8 +55,10 @@ InstanceLock::InstanceLock(const std::string& ns)
   // Ours now: replace the previous holder's pid with ours.
   const std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(lock_.fd(), 0) != 0 ||
-      ::pwrite(lock_.fd(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
-    throw Error(errc::system_error, "cannot write the pid into " + path_ + ": " + detail::errno_text(errno));
+      ::pwrite(lock_.fd(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    const int err = errno;
+    throw Error(errc::system_error, "cannot write the pid into " + path_ + ": " + detail::errno_text(err));
+  }
 }
 
 // The file is not removed: unlinking it would let a starting daemon lock the

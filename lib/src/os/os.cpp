@@ -375,11 +375,11 @@ bool lock_whole_file(int fd, const std::string& path, bool wait) {
 
 }  // namespace
 
-FileLock::FileLock(int fd, std::unique_lock<std::mutex> in_process) noexcept
-    : fd_(fd), in_process_(std::move(in_process)) {}
+FileLock::FileLock(std::unique_lock<std::mutex> in_process, int fd) noexcept
+    : in_process_(std::move(in_process)), fd_(fd) {}
 
-FileLock::FileLock(const std::string& path, unsigned mode) : in_process_(in_process_mutex(path)) {
-  fd_ = open_lock_file(path, mode);
+FileLock::FileLock(const std::string& path, unsigned mode)
+    : in_process_(in_process_mutex(path)), fd_(open_lock_file(path, mode)) {
   (void)lock_whole_file(fd_, path, true);
 }
 
@@ -391,7 +391,7 @@ std::optional<FileLock> FileLock::try_take(const std::string& path, unsigned mod
     ::close(fd);
     return std::nullopt;
   }
-  return FileLock(fd, std::move(in_process));
+  return FileLock(std::move(in_process), fd);
 }
 
 std::optional<pid_t> FileLock::holder(const std::string& path) {
@@ -407,7 +407,16 @@ std::optional<pid_t> FileLock::holder(const std::string& path) {
 }
 
 FileLock::FileLock(FileLock&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), in_process_(std::move(other.in_process_)) {}
+    : in_process_(std::move(other.in_process_)), fd_(std::exchange(other.fd_, -1)) {}
+
+FileLock& FileLock::operator=(FileLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    in_process_ = std::move(other.in_process_);  // releases ours first
+  }
+  return *this;
+}
 
 FileLock::~FileLock() {
   if (fd_ >= 0) ::close(fd_);  // drops the record lock, then in_process_ is released

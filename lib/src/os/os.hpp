@@ -140,16 +140,18 @@ class FileLock {
 
   ~FileLock();
   FileLock(FileLock&& other) noexcept;
-  FileLock& operator=(FileLock&&) = delete;
+  FileLock& operator=(FileLock&& other) noexcept;
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
   // The locked file's descriptor (shmqd writes its pid into it).
   [[nodiscard]] int fd() const noexcept { return fd_; }
 
  private:
-  FileLock(int fd, std::unique_lock<std::mutex> in_process) noexcept;
+  FileLock(std::unique_lock<std::mutex> in_process, int fd) noexcept;
+  // Taken before the file is opened (closing a descriptor of the file would
+  // drop another thread's lock), released after it is closed.
+  std::unique_lock<std::mutex> in_process_;
   int fd_ = -1;
-  std::unique_lock<std::mutex> in_process_;  // released after the file lock
 };
 
 // ---- futex -----------------------------------------------------------------
