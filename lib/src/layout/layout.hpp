@@ -165,7 +165,8 @@ struct SegmentHeader {
   std::uint64_t total_size;                   // 32  segment size in bytes
   std::uint8_t reserved[24];                  // 40
 };
-static_assert(sizeof(SegmentHeader) == 64 && alignof(SegmentHeader) == 8);
+static_assert(sizeof(SegmentHeader) == 64);
+static_assert(alignof(SegmentHeader) == 8);
 static_assert(offsetof(SegmentHeader, layout_version) == 8);
 static_assert(offsetof(SegmentHeader, info_checksum) == 24);
 static_assert(offsetof(SegmentHeader, total_size) == 32);
@@ -179,7 +180,8 @@ struct GroupInfo {
   std::uint32_t max_deliveries;    // 76  past this, dead-letter (1..kMaxDeliveries)
   std::uint64_t lease_timeout_ms;  // 80
 };
-static_assert(sizeof(GroupInfo) == 88 && alignof(GroupInfo) == 8);
+static_assert(sizeof(GroupInfo) == 88);
+static_assert(alignof(GroupInfo) == 8);
 
 // Immutable queue configuration, at offset 64, covered by the header checksum.
 struct QueueInfo {
@@ -201,7 +203,8 @@ struct QueueInfo {
   std::uint64_t dlq_offset;                 // 184 DlqEntry[dlq_capacity]
   GroupInfo groups[kMaxGroups];             // 192
 };
-static_assert(sizeof(QueueInfo) == 192 + 16 * 88 && alignof(QueueInfo) == 8);
+static_assert(sizeof(QueueInfo) == 192 + 16 * 88);
+static_assert(alignof(QueueInfo) == 8);
 static_assert(offsetof(QueueInfo, capacity) == 112);
 static_assert(offsetof(QueueInfo, groups_offset) == 152);
 static_assert(offsetof(QueueInfo, groups) == 192);
@@ -220,7 +223,8 @@ inline constexpr std::uint32_t kParkWords = kMaxSessions / kParkLanesPerWord;
 struct alignas(kFalseSharingRange) ParkedLanes {
   std::atomic<std::uint64_t> words[kParkWords];  // CAS by parking threads, recovery
 };
-static_assert(sizeof(ParkedLanes) == kFalseSharingRange && alignof(ParkedLanes) == kFalseSharingRange);
+static_assert(sizeof(ParkedLanes) == kFalseSharingRange);
+static_assert(alignof(ParkedLanes) == kFalseSharingRange);
 
 // Producer-side and wake-up words, each on its own false-sharing range.
 struct alignas(kFalseSharingRange) QueueHot {
@@ -236,7 +240,8 @@ struct alignas(kFalseSharingRange) QueueHot {
   alignas(kFalseSharingRange) std::atomic<std::uint32_t> data_futex;  // 384
   ParkedLanes consumers_parked;                                      // 512
 };
-static_assert(sizeof(QueueHot) == 640 && alignof(QueueHot) == kFalseSharingRange);
+static_assert(sizeof(QueueHot) == 640);
+static_assert(alignof(QueueHot) == kFalseSharingRange);
 static_assert(offsetof(QueueHot, space_futex) == 128);
 static_assert(offsetof(QueueHot, producers_parked) == 256);
 static_assert(offsetof(QueueHot, data_futex) == 384);
@@ -261,7 +266,8 @@ struct alignas(kFalseSharingRange) GroupState {
   std::atomic<std::uint64_t> dropped;        // 184 at-most-once leases dead or fenced sessions held: lost
   std::uint8_t reserved1[64];                // 192
 };
-static_assert(sizeof(GroupState) == 256 && alignof(GroupState) == kFalseSharingRange);
+static_assert(sizeof(GroupState) == 256);
+static_assert(alignof(GroupState) == kFalseSharingRange);
 static_assert(offsetof(GroupState, recovered) == 176);
 static_assert(offsetof(GroupState, dropped) == 184);
 static_assert(offsetof(GroupState, redeliver_gen) == 128);
@@ -277,7 +283,8 @@ struct alignas(kFalseSharingRange) Attachment {
   std::uint32_t reserved0;                   // 12
   std::uint8_t reserved[112];                // 16
 };
-static_assert(sizeof(Attachment) == 128 && alignof(Attachment) == kFalseSharingRange);
+static_assert(sizeof(Attachment) == 128);
+static_assert(alignof(Attachment) == kFalseSharingRange);
 static_assert(offsetof(Attachment, reserved) == 16);
 
 inline constexpr std::uint32_t kRoleProducer = 1;
@@ -297,7 +304,8 @@ struct alignas(kCacheLine) SlotHeader {
   std::uint16_t reserved0;   // 30
   std::uint8_t reserved[32];  // 32
 };
-static_assert(sizeof(SlotHeader) == 64 && alignof(SlotHeader) == kCacheLine);
+static_assert(sizeof(SlotHeader) == 64);
+static_assert(alignof(SlotHeader) == kCacheLine);
 static_assert(offsetof(SlotHeader, id) == 8);
 static_assert(offsetof(SlotHeader, length) == 24);
 static_assert(offsetof(SlotHeader, group_mask) == 28);
@@ -309,7 +317,8 @@ struct LeaseEntry {
   std::atomic<Word> word;               // 0  lease word (lap, LeaseState, count, owner)
   std::atomic<std::uint64_t> deadline;  // 8  deadline word, see make_deadline
 };
-static_assert(sizeof(LeaseEntry) == 16 && alignof(LeaseEntry) == 8);
+static_assert(sizeof(LeaseEntry) == 16);
+static_assert(alignof(LeaseEntry) == 8);
 
 // A dead letter; payload follows at offset 64.
 struct alignas(kCacheLine) DlqHeader {
@@ -325,7 +334,8 @@ struct alignas(kCacheLine) DlqHeader {
   std::uint16_t reason;           // 50 DeadLetterReason
   std::uint8_t reserved[12];      // 52
 };
-static_assert(sizeof(DlqHeader) == 64 && alignof(DlqHeader) == kCacheLine);
+static_assert(sizeof(DlqHeader) == 64);
+static_assert(alignof(DlqHeader) == kCacheLine);
 static_assert(offsetof(DlqHeader, source_slot) == 40);
 
 enum class DeadLetterReason : std::uint16_t { MaxDeliveries = 1 };
@@ -338,7 +348,8 @@ struct RegistryInfo {
   std::uint32_t reserved;                   // 44
   std::uint64_t created_realtime_ns;        // 48
 };
-static_assert(sizeof(RegistryInfo) == 56 && alignof(RegistryInfo) == 8);
+static_assert(sizeof(RegistryInfo) == 56);
+static_assert(alignof(RegistryInfo) == 8);
 
 // Session word:
 //
@@ -368,7 +379,8 @@ struct alignas(kFalseSharingRange) SessionEntry {
   char comm[16];                          // 48 process name, for tools
   std::uint8_t reserved[64];              // 64
 };
-static_assert(sizeof(SessionEntry) == 128 && alignof(SessionEntry) == kFalseSharingRange);
+static_assert(sizeof(SessionEntry) == 128);
+static_assert(alignof(SessionEntry) == kFalseSharingRange);
 static_assert(offsetof(SessionEntry, heartbeat_ns) == 24);
 
 // ---- offsets -----------------------------------------------------------------
