@@ -129,6 +129,16 @@ TEST(ControlProtocolTest, RepliesRoundTrip) {
   EXPECT_THROW((void)decode_reply("nonsense"), Error);
 }
 
+// A count that is not a whole number fitting 64 bits is a malformed reply
+// (found by fuzz_control: converting it was undefined behaviour).
+TEST(ControlProtocolTest, ReplyCountsMustBeWholeNumbers) {
+  for (const char* reply : {R"({"ok":true,"purged":1.5})", R"({"ok":true,"purged":-3})",
+                            R"({"ok":true,"purged":1,"groups":[{"name":"g","ready":5222222222222222222222222222}]})",
+                            R"({"ok":true,"purged":1,"groups":[{"name":"g","ready":1,"pending":"2"}]})"})
+    EXPECT_THROW((void)decode_reply(reply), Error) << reply;
+  EXPECT_EQ(decode_reply(R"({"ok":true,"purged":3,"groups":[{"name":"g","ready":3}]})").groups.at(0).ready, 3U);
+}
+
 TEST(ControlProtocolTest, ErrcNamesRoundTrip) {
   for (int v = static_cast<int>(errc::invalid_argument); v <= static_cast<int>(errc::system_error); ++v) {
     const auto e = static_cast<errc>(v);

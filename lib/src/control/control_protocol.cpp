@@ -231,6 +231,14 @@ ControlReply decode_reply(std::string_view text) {
   if (j.is_discarded() || !j.is_object()) throw fail("not a JSON object");
   const json* ok = field(j, "ok");
   if (ok == nullptr || !ok->is_boolean()) throw fail("no boolean \"ok\"");
+  // A count: absent is 0; anything but a whole number that fits is refused
+  // (converting a float or a negative number would be undefined).
+  const auto count = [&](const json& o, const char* key) -> std::uint64_t {
+    const json* v = field(o, key);
+    if (v == nullptr) return 0;
+    if (!v->is_number_unsigned()) throw fail(std::string("\"") + key + "\" is not a whole number");
+    return v->get<std::uint64_t>();
+  };
   ControlReply r;
   r.ok = ok->get<bool>();
   try {
@@ -239,12 +247,10 @@ ControlReply decode_reply(std::string_view text) {
       r.error = j.value("error", std::string("shmqd refused the request without saying why"));
       return r;
     }
-    r.purged = j.value("purged", std::uint64_t{0});
+    r.purged = count(j, "purged");
     if (const json* pid = field(j, "pid"); pid != nullptr && pid->is_number_unsigned()) r.pid = pid->get<std::uint64_t>();
     if (const json* groups = field(j, "groups"); groups != nullptr && groups->is_array())
-      for (const json& g : *groups)
-        r.groups.push_back({g.value("name", std::string()), g.value("ready", std::uint64_t{0}),
-                            g.value("pending", std::uint64_t{0})});
+      for (const json& g : *groups) r.groups.push_back({g.value("name", std::string()), count(g, "ready"), count(g, "pending")});
   } catch (const json::exception& e) {
     throw fail(e.what());
   }
