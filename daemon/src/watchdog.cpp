@@ -425,7 +425,7 @@ void Watchdog::map_queue(const std::string& name, std::uint64_t device, std::uin
   queues_.insert_or_assign(name, std::move(q));
 }
 
-void Watchdog::detach(Queue& q) noexcept {  // NOLINT(readability-make-member-function-const): writes the segment
+void Watchdog::detach(const Queue& q) noexcept {  // NOLINT(readability-make-member-function-const): writes the segment
   // Gives back what its expiry left Pending in its name, then the attachment.
   if (detail::detach(q.mapped.view, me_).total() != 0) detail::wake_everyone(q.mapped.view);
 }

@@ -118,7 +118,7 @@ class Watchdog {
   void expire(std::uint64_t now_ns) noexcept;
   void refresh_queues() noexcept;
   void map_queue(const std::string& name, std::uint64_t device, std::uint64_t inode);
-  void detach(Queue& q) noexcept;
+  void detach(const Queue& q) noexcept;
   void arm(std::chrono::milliseconds period) noexcept;
   void on_timer() noexcept;
 

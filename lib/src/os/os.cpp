@@ -386,23 +386,23 @@ FileLock::FileLock(const std::string& path, unsigned mode)
 std::optional<FileLock> FileLock::try_take(const std::string& path, unsigned mode) {
   std::unique_lock in_process(in_process_mutex(path), std::try_to_lock);
   if (!in_process.owns_lock()) return std::nullopt;  // another thread of this process holds it
-  const int fd = open_lock_file(path, mode);
-  if (!lock_whole_file(fd, path, false)) {
-    ::close(fd);
+  const int file = open_lock_file(path, mode);
+  if (!lock_whole_file(file, path, false)) {
+    ::close(file);
     return std::nullopt;
   }
-  return FileLock(std::move(in_process), fd);
+  return FileLock(std::move(in_process), file);
 }
 
 std::optional<pid_t> FileLock::holder(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return std::nullopt;
+  const int file = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (file < 0) return std::nullopt;
   struct flock probe {};
   probe.l_type = F_WRLCK;
   probe.l_whence = SEEK_SET;
   std::optional<pid_t> pid;
-  if (::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) pid = probe.l_pid > 0 ? probe.l_pid : 0;
-  ::close(fd);
+  if (::fcntl(file, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) pid = probe.l_pid > 0 ? probe.l_pid : 0;
+  ::close(file);
   return pid;
 }
 

@@ -53,17 +53,13 @@ MappedRegistry open_registry(const std::string& ns) { return map_registry(Segmen
 
 MappedRegistry open_or_create_registry(const std::string& ns) {
   const std::string name = registry_segment_name(ns);
-  std::optional<Segment> s = open_initialised(name);
-  if (!s) {
-    const FileLock lock(namespace_lock_path(ns));
-    s = open_initialised(name);
-    if (!s) {
-      (void)Segment::remove(name);  // missing, or its creator died while holding the lock
-      s.emplace(Segment::create(name, kRegistrySize, 0600));
-      init_registry_segment(s->data(), ns, realtime_ns());
-    }
-  }
-  return map_registry(std::move(*s), ns);
+  if (std::optional<Segment> s = open_initialised(name)) return map_registry(std::move(*s), ns);
+  const FileLock lock(namespace_lock_path(ns));
+  if (std::optional<Segment> s = open_initialised(name)) return map_registry(std::move(*s), ns);
+  (void)Segment::remove(name);  // missing, or its creator died while holding the lock
+  Segment s = Segment::create(name, kRegistrySize, 0600);
+  init_registry_segment(s.data(), ns, realtime_ns());
+  return map_registry(std::move(s), ns);
 }
 
 SessionIdentity this_process(std::chrono::nanoseconds heartbeat_timeout) {
