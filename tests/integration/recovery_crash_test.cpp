@@ -23,6 +23,7 @@
 #include "core/recovery.hpp"
 #include "core/registry.hpp"
 #include "core/ring.hpp"
+#include "crash_workload.hpp"
 #include "layout/crash_point.hpp"
 #include "os/os.hpp"
 #include "os/queue_segment.hpp"
@@ -53,14 +54,10 @@ std::vector<std::string_view> recoverer_points() {
   return v;
 }
 
+// The client matrix's queue (its three groups), with room for the replays.
 QueueConfig main_queue() {
-  QueueConfig c;
+  QueueConfig c = test::crash_queue();
   c.capacity = kQCapacity;
-  c.slot_size = 64;
-  c.dlq_capacity = 8;
-  c.groups = {{"g0", DeliveryMode::AtLeastOnce, 2, 60'000ms},
-              {"g1", DeliveryMode::AtLeastOnce, 10, 60'000ms},
-              {"g2", DeliveryMode::AtMostOnce, 10, 60'000ms}};
   return c;
 }
 
