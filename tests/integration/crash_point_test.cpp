@@ -16,6 +16,7 @@
 
 #include "children.hpp"
 #include "core/parking.hpp"
+#include "core/inspect.hpp"
 #include "core/recovery.hpp"
 #include "core/registry.hpp"
 #include "core/ring.hpp"

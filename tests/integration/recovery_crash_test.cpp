@@ -20,6 +20,7 @@
 #include "children.hpp"
 #include "core/dlq.hpp"
 #include "core/purge.hpp"
+#include "core/inspect.hpp"
 #include "core/recovery.hpp"
 #include "core/registry.hpp"
 #include "core/ring.hpp"

@@ -30,6 +30,7 @@
 #include <gtest/gtest.h>
 
 #include "children.hpp"
+#include "core/inspect.hpp"
 #include "core/recovery.hpp"
 #include "core/registry.hpp"
 #include "observed_queue.hpp"
@@ -361,7 +362,7 @@ TEST_F(WatchdogTest, MultiProcessDaemonKilledMidStreamAndRestartedLosesNothing) 
   EXPECT_TRUE(not_once.empty()) << not_once.size() << " messages not acked exactly once, e.g. " << not_once.front();
   const auto audit = ObservedQueue(ns_, "stream").audit();
   EXPECT_TRUE(audit.ok()) << problems(audit);
-  EXPECT_EQ(audit.leased + audit.pending + audit.loaned + audit.ready, 0U);
+  EXPECT_EQ(audit.leased + audit.pending + audit.loaned + audit.waiting, 0U);
 }
 
 // ---- lease timeouts, nack, dead letters ------------------------------------------
@@ -420,7 +421,7 @@ TEST_F(WatchdogTest, MultiProcessNackRedeliversAtOnceWithTheDaemonRunning) {
   EXPECT_THAT(daemon.err(), ::testing::Not(HasSubstr("expired")));
   const auto audit = ObservedQueue(ns_, "jobs").audit();
   EXPECT_TRUE(audit.ok()) << problems(audit);
-  EXPECT_EQ(audit.leased + audit.pending + audit.ready, 0U);
+  EXPECT_EQ(audit.leased + audit.pending + audit.waiting, 0U);
 }
 
 TEST_F(WatchdogTest, MultiProcessMessagePastMaxDeliveriesIsDeadLettered) {

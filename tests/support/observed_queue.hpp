@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "core/inspect.hpp"
 #include "core/recovery.hpp"
 #include "core/registry.hpp"
 #include "os/queue_segment.hpp"

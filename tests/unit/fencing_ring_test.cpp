@@ -4,6 +4,7 @@
 // it gives back at once. And what recovery takes back is counted.
 #include <gtest/gtest.h>
 
+#include "core/inspect.hpp"
 #include "core/recovery.hpp"
 #include "core/registry.hpp"
 #include "core/ring.hpp"

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/purge.hpp"
+#include "core/inspect.hpp"
 #include "core/recovery.hpp"
 #include "core/ring.hpp"
 #include "heap_queue.hpp"

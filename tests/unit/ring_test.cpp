@@ -4,6 +4,7 @@
 #include <cstring>
 #include <set>
 
+#include "core/inspect.hpp"
 #include "core/recovery.hpp"
 #include "core/ring.hpp"
 #include "heap_queue.hpp"

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
-#include "core/recovery.hpp"
+#include "core/inspect.hpp"
 #include "report.hpp"
 #include "shmq/error.hpp"
 
@@ -154,7 +154,7 @@ int run_check(const Globals& g, std::vector<std::string> queues) {
                        {"ok", a.ok()},
                        {"free", a.free},
                        {"loaned", a.loaned},
-                       {"ready", a.ready},
+                       {"waiting", a.waiting},
                        {"leased", a.leased},
                        {"pending", a.pending},
                        {"quarantined", a.quarantined},
@@ -162,8 +162,8 @@ int run_check(const Globals& g, std::vector<std::string> queues) {
                        {"problems", a.problems}});
     if (g.json) continue;
     const std::string counts =
-        fmt::format("free {}, loaned {}, ready {}, leased {}, pending {}, quarantined {}, dead letters {}", a.free,
-                    a.loaned, a.ready, a.leased, a.pending, a.quarantined, a.dead_letters);
+        fmt::format("free {}, loaned {}, waiting {}, leased {}, pending {}, quarantined {}, dead letters {}", a.free,
+                    a.loaned, a.waiting, a.leased, a.pending, a.quarantined, a.dead_letters);
     if (a.ok()) {
       print(fmt::format("{}: ok ({} slots accounted for: {})\n", name, q.view.capacity, counts));
     } else {

@@ -1,6 +1,7 @@
 #include "core/inspect.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <map>
@@ -41,6 +42,33 @@ GroupStats group_header(const QueueView& q, std::uint32_t g, std::uint64_t tail)
 
 }  // namespace
 
+GroupHold group_hold(Word slot_word, Word lease_word) noexcept {
+  const std::uint32_t lap = word_lap(slot_word);
+  if (word_lap(lease_word) == lap_before(lap))
+    return lease_state(lease_word) == LeaseState::Done ? GroupHold::Untaken : GroupHold::OutOfStep;
+  if (word_lap(lease_word) != lap) return GroupHold::OutOfStep;
+  switch (lease_state(lease_word)) {
+    case LeaseState::Done: return GroupHold::Done;
+    case LeaseState::Pending: return GroupHold::Pending;
+    case LeaseState::Leased:
+    case LeaseState::DeadLettering: return GroupHold::Leased;
+    default: return GroupHold::OutOfStep;
+  }
+}
+
+SlotUse slot_use(const QueueView& q, Word slot_word, const GroupHold* holds) noexcept {
+  if (slot_state(slot_word) == SlotState::Loaned) return SlotUse::Loaned;
+  const GroupHold* end = holds + q.group_count;
+  auto any = [&](GroupHold h) { return std::find(holds, end, h) != end; };
+  if (any(GroupHold::Leased)) return SlotUse::Leased;
+  if (any(GroupHold::Pending)) return SlotUse::Pending;
+  // An out-of-step word is not Done either: the slot is not reusable.
+  if (any(GroupHold::Untaken) || any(GroupHold::OutOfStep)) return SlotUse::Waiting;
+  if (slot_state(slot_word) == SlotState::Aborted && owner_may_run(q, word_owner(slot_word)))
+    return SlotUse::Quarantined;
+  return SlotUse::Free;
+}
+
 QueueStats queue_stats(const QueueView& q) {
   QueueStats st;
   st.capacity = q.capacity;
@@ -50,55 +78,46 @@ QueueStats queue_stats(const QueueView& q) {
   std::vector<std::map<Owner, HolderStats>> holders(q.group_count);
   for (std::uint32_t g = 0; g < q.group_count; ++g) st.groups.push_back(group_header(q, g, st.tail));
 
-  // Each slot holds at most one live lap: the slot word's. A group's lease word
-  // is at that lap once the group took (or passed over) the message, and at the
-  // lap before while the message still waits for it.
+  std::array<GroupHold, kMaxGroups> holds{};
   for (std::uint32_t s = 0; s < q.capacity; ++s) {
     const SlotHeader& slot = q.slot(s);
     const Word sw = slot.state.load(kAcquire);
-    if (slot_state(sw) == SlotState::Loaned) {
-      ++st.loaned;
-      continue;
-    }
-    const std::uint32_t lap = word_lap(sw);
     const std::uint64_t commit_ns = slot.commit_ns;
-    bool held = false;
     for (std::uint32_t g = 0; g < q.group_count; ++g) {
-      GroupStats& gs = st.groups[g];
       const Word lw = q.lease(g, s).word.load(kAcquire);
-      if (word_lap(lw) == lap) {
-        switch (lease_state(lw)) {
-          case LeaseState::Leased:
-          case LeaseState::DeadLettering: {
-            ++gs.leased;
-            HolderStats& h = holders[g][word_owner(lw)];
-            h.owner = word_owner(lw);
-            ++h.leased;
-            note_oldest(h.oldest_commit_ns, commit_ns);
-            note_oldest(gs.oldest_unacked_commit_ns, commit_ns);
-            held = true;
-            break;
-          }
-          case LeaseState::Pending:
-            ++gs.pending;
-            note_oldest(gs.oldest_unacked_commit_ns, commit_ns);
-            held = true;
-            break;
-          default: break;  // Done
+      holds[g] = group_hold(sw, lw);
+      if (slot_state(sw) == SlotState::Loaned) continue;
+      GroupStats& gs = st.groups[g];
+      switch (holds[g]) {
+        case GroupHold::Leased: {
+          ++gs.leased;
+          HolderStats& h = holders[g][word_owner(lw)];
+          h.owner = word_owner(lw);
+          ++h.leased;
+          note_oldest(h.oldest_commit_ns, commit_ns);
+          note_oldest(gs.oldest_unacked_commit_ns, commit_ns);
+          break;
         }
-      } else if (word_lap(lw) == lap_before(lap) && lease_state(lw) == LeaseState::Done &&
-                 slot_state(sw) == SlotState::Ready && ((slot.group_mask.load(kRelaxed) >> g) & 1U) != 0) {
-        ++gs.ready;
-        note_oldest(gs.oldest_unacked_commit_ns, commit_ns);
-        held = true;
+        case GroupHold::Pending:
+          ++gs.pending;
+          note_oldest(gs.oldest_unacked_commit_ns, commit_ns);
+          break;
+        case GroupHold::Untaken:
+          // A message for this group (not a position it only passes over).
+          if (slot_state(sw) == SlotState::Ready && ((slot.group_mask.load(kRelaxed) >> g) & 1U) != 0) {
+            ++gs.ready;
+            note_oldest(gs.oldest_unacked_commit_ns, commit_ns);
+          }
+          break;
+        default: break;  // Done; OutOfStep: `shmq-cli check` (audit) reports it
       }
-      // Any other lap is out of step: `shmq-cli check` (audit) reports it.
     }
-    if (held) continue;
-    if (slot_state(sw) == SlotState::Aborted && word_owner(sw) != kNoOwner && owner_may_run(q, word_owner(sw)))
-      ++st.quarantined;
-    else
-      ++st.free;
+    switch (slot_use(q, sw, holds.data())) {
+      case SlotUse::Loaned: ++st.loaned; break;
+      case SlotUse::Quarantined: ++st.quarantined; break;
+      case SlotUse::Free: ++st.free; break;
+      default: break;  // in use by the groups: counted per group above
+    }
   }
   for (std::uint32_t g = 0; g < q.group_count; ++g)
     for (const auto& [owner, h] : holders[g]) st.groups[g].holders.push_back(h);
@@ -113,6 +132,67 @@ QueueStats queue_stats(const QueueView& q) {
     st.attachments.push_back({owner, a.roles.load(kRelaxed), a.groups.load(kRelaxed)});
   }
   return st;
+}
+
+namespace {
+
+void add_problem(AuditReport& a, std::string text) {
+  constexpr std::size_t kMaxProblems = 32;
+  if (a.problems.size() < kMaxProblems) a.problems.push_back(std::move(text));
+}
+
+std::string owner_text(Owner o) {
+  return "session " + std::to_string(owner_index(o)) + "/" + std::to_string(owner_generation(o));
+}
+
+}  // namespace
+
+AuditReport audit(const QueueView& q) {
+  AuditReport a;
+  const std::uint64_t tail = q.hot->tail.load(kAcquire);
+  std::array<GroupHold, kMaxGroups> holds{};
+  for (std::uint32_t s = 0; s < q.capacity; ++s) {
+    const Word w = q.slot(s).state.load(kAcquire);
+    const std::uint32_t lap = word_lap(w);
+    // The position of slot s in [tail, tail + capacity): the slot is at that
+    // position's lap (claimed ahead of a lagging tail) or the lap before.
+    const std::uint64_t pos = tail + ((s - tail) & q.mask);
+    if (lap != q.lap_of(pos) && lap != lap_before(q.lap_of(pos)))
+      add_problem(a, "slot " + std::to_string(s) + " is at lap " + std::to_string(lap) + ", out of step with tail " +
+                         std::to_string(tail));
+    for (std::uint32_t g = 0; g < q.group_count; ++g) {
+      const Word lw = q.lease(g, s).word.load(kAcquire);
+      holds[g] = group_hold(w, lw);
+      if (slot_state(w) == SlotState::Loaned) continue;
+      const std::string where = "slot " + std::to_string(s) + " group " + std::to_string(g);
+      if (holds[g] == GroupHold::OutOfStep)
+        add_problem(a, where + " has a lease word of lap " + std::to_string(word_lap(lw)) + " in state " +
+                           std::to_string(word_state(lw)) + ", slot is at lap " + std::to_string(lap));
+      if (holds[g] == GroupHold::Leased && q.sessions != nullptr && !owner_may_run(q, word_owner(lw)))
+        add_problem(a, where + " is leased to " + owner_text(word_owner(lw)) + ", which is gone");
+    }
+    switch (slot_use(q, w, holds.data())) {
+      case SlotUse::Loaned:
+        ++a.loaned;
+        if (q.sessions != nullptr && !owner_may_run(q, word_owner(w)))
+          add_problem(a, "slot " + std::to_string(s) + " is loaned to " + owner_text(word_owner(w)) + ", which is gone");
+        break;
+      case SlotUse::Leased: ++a.leased; break;
+      case SlotUse::Pending: ++a.pending; break;
+      case SlotUse::Waiting: ++a.waiting; break;
+      case SlotUse::Quarantined: ++a.quarantined; break;
+      case SlotUse::Free: ++a.free; break;
+    }
+  }
+  for (std::uint32_t i = 0; i < q.dlq_capacity; ++i) {
+    const Word w = q.dlq_entry(i).state.load(kAcquire);
+    if (static_cast<DlqState>(word_state(w)) == DlqState::Full) ++a.dead_letters;
+    if (static_cast<DlqState>(word_state(w)) == DlqState::Filling && q.sessions != nullptr &&
+        !owner_may_run(q, word_owner(w)))
+      add_problem(a, "dead-letter entry " + std::to_string(i) + " is being filled by " + owner_text(word_owner(w)) +
+                         ", which is gone");
+  }
+  return a;
 }
 
 std::vector<PeekedMessage> peek_messages(const QueueView& q, std::uint32_t g, std::size_t max) {

@@ -1,4 +1,5 @@
-// Read-side inspection of a queue for tools (shmq-cli stat, list, watch, peek):
+// Read-side inspection of a queue for tools (shmq-cli stat, list, watch, peek,
+// check) and for the tests:
 // what each group has waiting, held and waiting again, who holds it, and how old
 // the oldest unacked message is. Everything is derived from the slot and lease
 // words (the hot path keeps no extra counters for it), so the numbers are a
@@ -18,6 +19,32 @@
 #include "layout/queue_view.hpp"
 
 namespace shmq::detail {
+
+// ---- the one rule for what a slot holds (queue_stats and audit) ------------
+
+// What group g's lease word says about the message of the slot's live lap
+// (the slot word's).
+enum class GroupHold : std::uint8_t {
+  Untaken,    // Done at the lap before: the group has not taken or passed over it
+  Leased,     // a consumer holds it (Leased, or DeadLettering)
+  Pending,    // waiting for redelivery
+  Done,       // acked, released, dead-lettered or passed over
+  OutOfStep,  // a word of another lap, or an unknown state: audit reports it
+};
+[[nodiscard]] GroupHold group_hold(Word slot_word, Word lease_word) noexcept;
+
+// What a slot holds as a whole. Free means reusable now: every group is Done
+// with its lap (what a producer's claim needs).
+enum class SlotUse : std::uint8_t {
+  Loaned,       // a producer is writing it
+  Leased,       // some group's consumer holds it
+  Pending,      // else: some group waits to have it redelivered
+  Waiting,      // else: some group has not taken or passed over it yet
+  Quarantined,  // else: Aborted by a fenced producer that may still run
+  Free,
+};
+// `holds`: group_hold of each group, in order.
+[[nodiscard]] SlotUse slot_use(const QueueView& q, Word slot_word, const GroupHold* holds) noexcept;
 
 // Leases of one group held by one session (owner), as the lease words name it.
 struct HolderStats {
@@ -56,9 +83,10 @@ struct QueueStats {
   std::uint32_t slot_size = 0;
   std::uint32_t dlq_capacity = 0;
   std::uint64_t tail = 0;
-  std::uint32_t free = 0;         // slots no group and no producer holds
-  std::uint32_t loaned = 0;       // slots a producer is writing
-  std::uint32_t quarantined = 0;  // skipped: a fenced producer may still write them
+  // Slots by slot_use; the others are in use by the groups (counted per group).
+  std::uint32_t free = 0;         // every group done: reusable
+  std::uint32_t loaned = 0;       // a producer is writing it
+  std::uint32_t quarantined = 0;  // skipped: a fenced producer may still write it
   std::uint32_t dead_letters = 0; // Full entries of the dead-letter area
   std::vector<GroupStats> groups;
   std::vector<AttachmentStats> attachments;  // sessions using the queue (owner != 0)
@@ -95,5 +123,21 @@ struct PeekedMessage {
 // is checked against the slot word after it is taken, so a slot reused meanwhile
 // is left out rather than shown torn.
 [[nodiscard]] std::vector<PeekedMessage> peek_messages(const QueueView& q, std::uint32_t g, std::size_t max);
+
+// Accounting of every slot at one moment (approximate while others run; exact
+// on a quiet queue). A problem is a slot or word no live session explains.
+struct AuditReport {
+  std::uint32_t free = 0;         // every group done: reusable
+  std::uint32_t loaned = 0;       // a producer is writing it
+  std::uint32_t waiting = 0;      // some group has not taken or passed over it yet
+  std::uint32_t leased = 0;       // some group's consumer holds it
+  std::uint32_t pending = 0;      // waiting for redelivery in some group
+  std::uint32_t quarantined = 0;  // skipped: a fenced producer may still write it
+  std::uint32_t dead_letters = 0;  // Full entries in the dead-letter area
+  std::vector<std::string> problems;
+  [[nodiscard]] bool ok() const noexcept { return problems.empty(); }
+};
+
+AuditReport audit(const QueueView& q);
 
 }  // namespace shmq::detail

@@ -73,20 +73,4 @@ ExpiryResult expire_leases(const QueueView& q, std::uint64_t now_ms, Owner me) n
 // The same for group `g` alone (the watchdog reports per group).
 ExpiryResult expire_group_leases(const QueueView& q, std::uint32_t g, std::uint64_t now_ms, Owner me) noexcept;
 
-// Accounting of every slot at one moment (approximate while others run; exact
-// on a quiet queue). A problem is a slot or word no live session explains.
-struct AuditReport {
-  std::uint32_t free = 0;         // every group done: reusable
-  std::uint32_t loaned = 0;       // a producer is writing it
-  std::uint32_t ready = 0;        // published, some group has not taken it yet
-  std::uint32_t leased = 0;       // some group's consumer holds it
-  std::uint32_t pending = 0;      // waiting for redelivery in some group
-  std::uint32_t quarantined = 0;  // skipped: a fenced producer may still write it
-  std::uint32_t dead_letters = 0;  // Full entries in the dead-letter area
-  std::vector<std::string> problems;
-  [[nodiscard]] bool ok() const noexcept { return problems.empty(); }
-};
-
-AuditReport audit(const QueueView& q);
-
 }  // namespace shmq::detail
