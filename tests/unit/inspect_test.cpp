@@ -51,7 +51,7 @@ TEST(InspectTest, StatsCountReadyLeasedPendingPerGroupAndWhoHoldsWhat) {
   ASSERT_EQ(st.groups.size(), 2U);
   const GroupStats& a = st.groups[0];
   EXPECT_EQ(a.name, "a");
-  EXPECT_EQ(a.waiting, 1U);
+  EXPECT_EQ(a.ready, 1U);
   EXPECT_EQ(a.leased, 1U);
   EXPECT_EQ(a.pending, 1U);
   EXPECT_EQ(a.delivered, 3U);
@@ -63,7 +63,7 @@ TEST(InspectTest, StatsCountReadyLeasedPendingPerGroupAndWhoHoldsWhat) {
   EXPECT_EQ(a.holders[0].leased, 1U);
   EXPECT_EQ(a.holders[0].oldest_commit_ns, 101U);
   const GroupStats& b = st.groups[1];
-  EXPECT_EQ(b.waiting, 4U);
+  EXPECT_EQ(b.ready, 4U);
   EXPECT_EQ(b.leased + b.pending, 0U);
   EXPECT_EQ(b.lag, 4U);
   EXPECT_EQ(b.oldest_unacked_commit_ns, 100U);

@@ -83,7 +83,7 @@ TEST(PurgeTest, DropsPendingMessagesAndLeavesLeasedOnesAckable) {
   AuditReport a = audit(h.view);
   ASSERT_TRUE(a.ok()) << a.problems.front();
   EXPECT_EQ(a.leased, 1U);
-  EXPECT_EQ(a.ready + a.pending, 0U);
+  EXPECT_EQ(a.waiting + a.pending, 0U);
 
   // The holder's lease is untouched: its ack works and frees the slot.
   EXPECT_EQ(value_at(h.view, held.pos), 1U);
@@ -174,7 +174,7 @@ TEST(PurgeTest, ConcurrentWithProducerAndConsumerLosesAndDuplicatesNothing) {
     produced.store(true);
   });
   std::thread consumer([&] {
-    while (!produced.load() || audit(q).ready + audit(q).pending != 0) {
+    while (!produced.load() || audit(q).waiting + audit(q).pending != 0) {
       const Delivery d = take(q);
       if (d.status != Status::Ok) {
         std::this_thread::yield();

@@ -311,7 +311,7 @@ TEST(RingTest, AuditCountsEveryState) {
   const AuditReport a = audit(h.view);
   EXPECT_TRUE(a.ok());
   EXPECT_EQ(a.leased, 1U);
-  EXPECT_EQ(a.ready, 1U);
+  EXPECT_EQ(a.waiting, 1U);
   EXPECT_EQ(a.loaned, 1U);
   EXPECT_EQ(a.free, 5U);
 }
