@@ -12,10 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "control/control_protocol.hpp"
-#include "core/recovery.hpp"
-#include "os/os.hpp"
-#include "os/queue_segment.hpp"
+#include "shmq/admin/control.hpp"
+#include "shmq/admin/namespace.hpp"
 #include "shmq/client.hpp"
 
 namespace {
@@ -33,7 +31,7 @@ void write_file(const fs::path& path, const std::string& bytes) {
 
 // The segment's bytes as they are now.
 std::string segment_bytes(const std::string& queue) {
-  std::ifstream in(detail::shm_path(detail::queue_segment_name(kNs, queue)), std::ios::binary | std::ios::ate);
+  std::ifstream in(admin::object_path(admin::queue_object(kNs, queue)), std::ios::binary | std::ios::ate);
   std::string bytes(static_cast<std::size_t>(std::max<std::streamoff>(0, in.tellg())), '\0');
   in.seekg(0);
   in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -78,14 +76,13 @@ void segment_seeds(const fs::path& dir) {
     Consumer c = client.consumer("dead", "default");
     Message m = c.try_receive();
     (void)m.nack();
-    detail::MappedQueue q = detail::open_queue_segment(kNs, "dead");
-    (void)detail::expire_leases(q.view, detail::monotonic_ms_not_before(), client.session_id());
+    (void)admin::Namespace(kNs).queue("dead").expire_leases(client.session_id());
     write_file(dir / "dead-letter", segment_bytes("dead"));
   }
 }
 
 void control_seeds(const fs::path& dir) {
-  using namespace detail;
+  using namespace admin;
   QueueConfig c = config(1024, 4096, 64, {GroupConfig{}, GroupConfig{.name = "audit", .mode = DeliveryMode::AtMostOnce}});
   write_file(dir / "create", encode_request({ControlOp::Create, "orders", c}));
   write_file(dir / "delete", encode_request({ControlOp::Delete, "orders", {}}));
@@ -108,8 +105,7 @@ void control_seeds(const fs::path& dir) {
 }
 
 void remove_namespace() {
-  for (const std::string& name : detail::Segment::list(detail::namespace_prefix(kNs))) detail::Segment::remove(name);
-  ::unlink(detail::namespace_lock_path(kNs).c_str());
+  admin::remove_namespace(kNs);
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 
-#include "os/os.hpp"
+#include "shmq/admin/namespace.hpp"
 
 namespace shmq_bench {
 
@@ -59,8 +59,7 @@ class NamespaceSweep {
  private:
   void sweep() const noexcept {
     try {
-      for (const std::string& name : shmq::detail::Segment::list(shmq::detail::namespace_prefix(ns_)))
-        (void)shmq::detail::Segment::remove(name);
+      shmq::admin::remove_namespace(ns_);
     } catch (...) {  // NOLINT(bugprone-empty-catch): best effort; nothing to report it to
     }
   }

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "bench_common.hpp"
-#include "os/wait.hpp"
+#include "shmq/admin/system.hpp"
 #include "shmq/shmq.hpp"
 
 namespace shmq_bench {
@@ -92,7 +92,7 @@ inline bool check(benchmark::State& state, Status s, const char* what) {
 
 // ---- CPUs, clocks, latency histogram ----------------------------------------
 
-using shmq::detail::cpu_relax;  // the library's own pause, so the floor spins like shmq does
+using shmq::admin::cpu_relax;  // the library's own pause, so the floor spins like shmq does
 
 // Pins the calling (benchmark) thread for its lifetime, then restores its mask:
 // the same thread runs every later benchmark.

@@ -13,7 +13,7 @@
 
 #include "bench_common.hpp"
 #include "latency.hpp"
-#include "os/os.hpp"
+#include "shmq/admin/namespace.hpp"
 #include "recovery_time.hpp"
 #include "shmq/config.hpp"
 #include "shmq/error.hpp"
@@ -42,7 +42,7 @@ std::array<int, 2> checked_cpus(const std::vector<int>& given) {
 
 void check_namespace(const std::string& ns) {
   try {
-    shmq::detail::validate_namespace(ns);
+    shmq::admin::validate_namespace(ns);
   } catch (const shmq::Error& e) {
     throw CLI::ValidationError("--namespace", e.what());
   }

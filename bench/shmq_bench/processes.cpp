@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "bench_common.hpp"
-#include "os/os.hpp"
+#include "shmq/admin/system.hpp"
 
 namespace shmq_bench {
 
@@ -35,7 +35,7 @@ std::string wait_all(std::span<const pid_t> children, std::chrono::milliseconds 
   std::vector<pollfd> running;
   std::vector<pid_t> pids;
   for (pid_t pid : children) {
-    running.push_back({shmq::detail::pidfd_open(pid), POLLIN, 0});
+    running.push_back({shmq::admin::pidfd_open(pid), POLLIN, 0});
     pids.push_back(pid);
   }
   std::string problem;

@@ -1,6 +1,6 @@
 #include "transports.hpp"
 
-#include "os/os.hpp"
+#include "shmq/admin/system.hpp"
 #include "processes.hpp"
 
 #include <algorithm>
@@ -21,7 +21,6 @@
 
 #include <boost/interprocess/ipc/message_queue.hpp>
 
-#include "os/wait.hpp"
 #include "shmq/shmq.hpp"
 
 namespace shmq_bench {
@@ -91,7 +90,7 @@ class FloorEndpoint final : public Endpoint {
         (void)futex(in_, FUTEX_WAIT, last_, &slice);
         deadline.tick();
       } else {
-        shmq::detail::cpu_relax();
+        shmq::admin::cpu_relax();
         deadline.tick();
       }
     }
@@ -304,7 +303,7 @@ class UdsChannel final : public Channel {
 
  private:
   std::uint64_t size_;
-  std::optional<shmq::detail::UniqueFd> ping_, echo_;
+  std::optional<shmq::admin::UniqueFd> ping_, echo_;
 };
 
 // Two pipes, each enlarged to a whole message where pipe-max-size allows.
@@ -330,7 +329,7 @@ class PipeChannel final : public Channel {
 
  private:
   std::uint64_t size_;
-  std::optional<shmq::detail::UniqueFd> to_echo_read_, to_echo_write_, to_ping_read_, to_ping_write_;
+  std::optional<shmq::admin::UniqueFd> to_echo_read_, to_echo_write_, to_ping_read_, to_ping_write_;
 };
 
 // ---- message queues: POSIX and Boost.Interprocess -----------------------------------

@@ -27,9 +27,9 @@ namespace shmq::daemon {
 
 namespace {
 
-using detail::ControlOp;
-using detail::ControlReply;
-using detail::ControlRequest;
+using admin::ControlOp;
+using admin::ControlReply;
+using admin::ControlRequest;
 
 constexpr std::chrono::seconds kIdleCheckPeriod{1};
 constexpr int kListenBacklog = 64;
@@ -110,8 +110,8 @@ ControlServer::ControlServer(EventLoop& loop, std::string ns, const DaemonConfig
     : loop_(loop),
       ns_(std::move(ns)),
       config_(config),
-      path_(detail::control_socket_path(ns_)),
-      buffer_(detail::kMaxControlMessage),
+      path_(admin::control_socket_path(ns_)),
+      buffer_(admin::kMaxControlMessage),
       self_(std::make_shared<ControlServer*>(this)) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -215,17 +215,17 @@ void ControlServer::close_idle() {
   const auto now = EventLoop::Clock::now();
   std::vector<int> idle;
   for (const auto& [fd, c] : connections_)
-    if (now - c.last_active >= detail::kControlIdleTimeout) idle.push_back(fd);
+    if (now - c.last_active >= admin::kControlIdleTimeout) idle.push_back(fd);
   for (int fd : idle) {
     const Peer& p = connections_.at(fd).peer;
     spdlog::debug("control: pid {} uid {}: connection idle for {} s, closed", p.pid, p.uid,
-                  detail::kControlIdleTimeout.count());
+                  admin::kControlIdleTimeout.count());
     close_connection(fd);
   }
 }
 
 bool ControlServer::send_reply(int fd, const ControlReply& reply) {
-  const std::string packet = detail::encode_reply(reply);
+  const std::string packet = admin::encode_reply(reply);
   for (;;) {
     // Never waits: a client that does not read its replies loses its connection.
     const ssize_t n = ::send(fd, packet.data(), packet.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -254,7 +254,7 @@ void ControlServer::on_readable(int fd) {
       size > buffer_.size()
           ? error_reply(errc::invalid_argument,
                         "bad control request: " + std::to_string(size) + " bytes, more than the " +
-                            std::to_string(detail::kMaxControlMessage) + "-byte limit of one request")
+                            std::to_string(admin::kMaxControlMessage) + "-byte limit of one request")
           : handle(c.peer, std::string_view(buffer_.data(), size), op, queue);
   if (reply.ok && op == "ping")  // a health check, possibly every few ms: not worth an info line
     spdlog::debug("control: pid {} uid {}: ping: ok", c.peer.pid, c.peer.uid);
@@ -263,7 +263,7 @@ void ControlServer::on_readable(int fd) {
                  op == "purge" ? ", " + std::to_string(reply.purged) + " messages dropped" : "");
   else
     spdlog::warn("control: pid {} uid {}: {} {}: {}: {}", c.peer.pid, c.peer.uid, op, queue,
-                 detail::errc_name(reply.code), reply.error);
+                 admin::errc_name(reply.code), reply.error);
   if (!send_reply(fd, reply)) {
     spdlog::debug("control: pid {} uid {}: the reply could not be sent at once; connection closed", c.peer.pid,
                   c.peer.uid);
@@ -273,8 +273,8 @@ void ControlServer::on_readable(int fd) {
 
 ControlReply ControlServer::handle(const Peer& peer, std::string_view packet, std::string& op, std::string& queue) {
   try {
-    const ControlRequest r = detail::decode_request(packet);
-    op = detail::op_name(r.op);
+    const ControlRequest r = admin::decode_request(packet);
+    op = admin::op_name(r.op);
     if (r.op == ControlOp::Ping) return ping();
     queue = detail::printable(r.queue);
     detail::validate_queue_name(r.queue);  // before the name goes into any path
@@ -329,7 +329,7 @@ void ControlServer::authorise(const Peer& peer, const ControlRequest& r) const {
   if (peer.uid == 0 || peer.uid == st.st_uid || member) return;
   throw Error(errc::permission_denied, "permission denied: queue '" + r.queue + "' belongs to uid " +
                                            std::to_string(st.st_uid) + " (group " + std::to_string(st.st_gid) +
-                                           "); only its owner, its group or root may " + detail::op_name(r.op) +
+                                           "); only its owner, its group or root may " + admin::op_name(r.op) +
                                            " it (you are uid " + std::to_string(peer.uid) + ")");
 }
 

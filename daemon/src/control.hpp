@@ -1,5 +1,5 @@
 // shmqd's control server: the listening end of the control socket
-// (protocol, path and limits: lib/src/control/control_protocol.hpp). Clients and
+// (protocol, path and limits: lib/admin/include/shmq/admin/control.hpp). Clients and
 // shmq-cli ask it to create, delete and purge queues, or ping it (is shmqd
 // serving? answered by anyone with its pid); it authorises each request by the
 // peer's credentials:
@@ -31,7 +31,7 @@
 #include <sys/types.h>
 
 #include "config.hpp"
-#include "control/control_protocol.hpp"
+#include "shmq/admin/control.hpp"
 #include "event_loop.hpp"
 
 namespace shmq::daemon {
@@ -71,17 +71,17 @@ class ControlServer {
   void close_idle();
   void close_connection(int fd);
   // False if the reply could not be sent whole at once (the caller closes).
-  static bool send_reply(int fd, const detail::ControlReply& reply);
+  static bool send_reply(int fd, const admin::ControlReply& reply);
 
   // One request: the reply, and the outcome for the log.
-  detail::ControlReply handle(const Peer& peer, std::string_view packet, std::string& op, std::string& queue);
-  detail::ControlReply create(const Peer& peer, const detail::ControlRequest& r);
-  detail::ControlReply remove(const Peer& peer, const detail::ControlRequest& r);
-  detail::ControlReply purge(const Peer& peer, const detail::ControlRequest& r);
-  static detail::ControlReply ping();  // anyone: ok, with shmqd's pid
+  admin::ControlReply handle(const Peer& peer, std::string_view packet, std::string& op, std::string& queue);
+  admin::ControlReply create(const Peer& peer, const admin::ControlRequest& r);
+  admin::ControlReply remove(const Peer& peer, const admin::ControlRequest& r);
+  admin::ControlReply purge(const Peer& peer, const admin::ControlRequest& r);
+  static admin::ControlReply ping();  // anyone: ok, with shmqd's pid
   // Throws permission_denied unless `peer` may delete or purge the queue
   // (its segment's owner, group member, or root); not_found if it is absent.
-  void authorise(const Peer& peer, const detail::ControlRequest& r) const;
+  void authorise(const Peer& peer, const admin::ControlRequest& r) const;
 
   EventLoop& loop_;
   const std::string ns_;

@@ -3,14 +3,14 @@
 #include <string>
 #include <string_view>
 
-#include "control/control_protocol.hpp"
+#include "shmq/admin/control.hpp"
 #include "shmq/error.hpp"
 #include "targets.hpp"
 
-using shmq::detail::decode_reply;
-using shmq::detail::decode_request;
-using shmq::detail::encode_reply;
-using shmq::detail::encode_request;
+using shmq::admin::decode_reply;
+using shmq::admin::decode_request;
+using shmq::admin::encode_reply;
+using shmq::admin::encode_request;
 
 int shmq_fuzz_control(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -27,8 +27,8 @@
 #include <nlohmann/json.hpp>
 
 #include "children.hpp"
-#include "control/control_client.hpp"
-#include "control/control_protocol.hpp"
+#include "shmq/admin/control.hpp"
+#include "shmq/admin/control.hpp"
 #include "os/os.hpp"
 #include "os/queue_segment.hpp"
 #include "parked.hpp"
@@ -42,9 +42,9 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using shmq::errc;
 using shmq::Status;
-using shmq::detail::ControlOp;
-using shmq::detail::ControlReply;
-using shmq::detail::ControlRequest;
+using shmq::admin::ControlOp;
+using shmq::admin::ControlReply;
+using shmq::admin::ControlRequest;
 using shmq::test::Child;
 using shmq::test::ConfigFile;
 using shmq::test::exited_cleanly;
@@ -89,7 +89,7 @@ class RawConnection {
   explicit RawConnection(const TestNamespace& ns) : fd_(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    const std::string path = shmq::detail::control_socket_path(ns.name());
+    const std::string path = shmq::admin::control_socket_path(ns.name());
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     connected_ = ::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
   }
@@ -115,7 +115,7 @@ class RawConnection {
   std::optional<std::string> receive(std::chrono::milliseconds timeout = 10s) {
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return std::nullopt;
-    std::string buf(shmq::detail::kMaxControlMessage, '\0');
+    std::string buf(shmq::admin::kMaxControlMessage, '\0');
     const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
     if (n <= 0) return std::nullopt;
     buf.resize(static_cast<std::size_t>(n));
@@ -168,12 +168,12 @@ bool become(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) {
 // The reply of call_daemon for a child's checks, with errors as text.
 std::string outcome(const TestNamespace& ns, const ControlRequest& r) {
   try {
-    const std::optional<ControlReply> reply = shmq::detail::call_daemon(ns.name(), r, 10s);
+    const std::optional<ControlReply> reply = shmq::admin::call_daemon(ns.name(), r, 10s);
     if (!reply) return "no daemon";
     if (reply->ok) return "ok";
-    return std::string(shmq::detail::errc_name(reply->code)) + ": " + reply->error;
+    return std::string(shmq::admin::errc_name(reply->code)) + ": " + reply->error;
   } catch (const shmq::Error& e) {
-    return std::string("threw ") + shmq::detail::errc_name(e.value()) + ": " + e.what();
+    return std::string("threw ") + shmq::admin::errc_name(e.value()) + ": " + e.what();
   }
 }
 
@@ -184,7 +184,7 @@ TEST(ShmqdControlTest, MultiProcessCreateAndDeleteGoThroughTheDaemon) {
   Shmqd daemon(ns);
   ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   struct stat sock {};
-  ASSERT_EQ(::stat(shmq::detail::control_socket_path(ns.name()).c_str(), &sock), 0);
+  ASSERT_EQ(::stat(shmq::admin::control_socket_path(ns.name()).c_str(), &sock), 0);
   EXPECT_TRUE(S_ISSOCK(sock.st_mode));
   EXPECT_EQ(sock.st_mode & 0777U, 0666U);
 
@@ -473,7 +473,7 @@ TEST(ShmqdControlTest, MultiProcessMalformedRequestsGetErrorsAndNeverStopTheDaem
   // Oversized: just over the limit, and 1 MiB (a bigger send buffer lets the
   // packet leave this process; the daemon reads 64 KiB of it and sees the rest
   // was cut off).
-  EXPECT_THAT(refusal(ask(ns, std::string(shmq::detail::kMaxControlMessage + 1, ' ')), "invalid_argument"),
+  EXPECT_THAT(refusal(ask(ns, std::string(shmq::admin::kMaxControlMessage + 1, ' ')), "invalid_argument"),
               HasSubstr("65537 bytes, more than the 65536-byte limit"));
   {
     RawConnection big(ns);
@@ -576,7 +576,7 @@ TEST(ShmqdControlTest, MultiProcessStoppedDaemonTimesOutInsteadOfHanging) {
 
 TEST(ShmqdControlTest, MultiProcessWithoutADaemonCreateFallsBackAndPurgeSaysToStartOne) {
   TestNamespace ns;
-  const std::string sock = shmq::detail::control_socket_path(ns.name());
+  const std::string sock = shmq::admin::control_socket_path(ns.name());
   {
     shmq::Client client({.ns = ns.name()});
     client.create_queue("direct", small_queue());

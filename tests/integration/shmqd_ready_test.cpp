@@ -16,7 +16,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "control/control_client.hpp"
+#include "shmq/admin/control.hpp"
 #include "os/shmqd_ready.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"
@@ -95,8 +95,8 @@ TEST(ShmqdReadyTest, MultiProcessReadyFdGetsThePidOnceTheControlSocketAnswers) {
   Shmqd daemon(ns);
   ASSERT_TRUE(daemon.wait_ready()) << daemon.err();  // "ready <its pid>\n", then the descriptor closed
   // The moment the line came, the socket answers (one try: no retry, no wait).
-  const std::optional<shmq::detail::ControlReply> pong =
-      shmq::detail::call_daemon(ns.name(), {shmq::detail::ControlOp::Ping, {}, {}}, kStartLimit);
+  const std::optional<shmq::admin::ControlReply> pong =
+      shmq::admin::call_daemon(ns.name(), {shmq::admin::ControlOp::Ping, {}, {}}, kStartLimit);
   ASSERT_TRUE(pong.has_value()) << "no control socket when the ready line came\n" << daemon.err();
   EXPECT_TRUE(pong->ok) << pong->error;
   EXPECT_EQ(pong->pid, static_cast<std::uint64_t>(daemon.pid()));

@@ -1,12 +1,12 @@
-// The control protocol's encoding (lib/src/control/control_protocol.hpp): what the
+// The control protocol's encoding (lib/admin/include/shmq/admin/control.hpp): what the
 // client sends decodes to the same request on the daemon's side, replies round
 // trip, and bad requests are refused naming the field.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "control/control_protocol.hpp"
+#include "shmq/admin/control.hpp"
 
-namespace shmq::detail {
+namespace shmq::admin {
 namespace {
 
 using namespace std::chrono_literals;
@@ -148,4 +148,4 @@ TEST(ControlProtocolTest, ErrcNamesRoundTrip) {
 }
 
 }  // namespace
-}  // namespace shmq::detail
+}  // namespace shmq::admin

@@ -59,7 +59,7 @@ TEST(DlqTest, ListShowsEveryDeadLetterWithItsPayloadAndOrigin) {
   EXPECT_EQ(l[0].group, 0U);
   EXPECT_EQ(l[0].delivery_count, 1U);
   EXPECT_EQ(l[0].commit_ns, 55U);
-  EXPECT_EQ(l[0].reason, DeadLetterReason::MaxDeliveries);
+  EXPECT_EQ(l[0].reason, static_cast<std::uint16_t>(DeadLetterReason::MaxDeliveries));
   EXPECT_EQ(l[0].replaying, kNoOwner);
   ASSERT_EQ(l[0].data.size(), 4U);
   std::uint32_t v = 0;

@@ -86,7 +86,8 @@ TEST(InspectTest, StatsCountLoansAttachmentsAndAFreeQueue) {
   EXPECT_EQ(st.groups[0].ready, 0U);  // a loan is not a message yet
   ASSERT_EQ(st.attachments.size(), 1U);
   EXPECT_EQ(st.attachments[0].owner, kA);
-  EXPECT_EQ(st.attachments[0].roles, kRoleProducer);
+  EXPECT_TRUE(st.attachments[0].producer);
+  EXPECT_FALSE(st.attachments[0].consumer);
 }
 
 TEST(InspectTest, StatsSkipMessagesOfOtherGroups) {

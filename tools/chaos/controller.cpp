@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "keeper.hpp"
-#include "os/os.hpp"
+#include "shmq/admin/system.hpp"
 
 namespace shmq::chaos {
 
@@ -25,7 +25,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-using detail::kRelaxed;
 constexpr auto kMaxDaemonDowntime = 300ms;
 
 std::string describe_exit(int status) {
@@ -118,7 +117,7 @@ void Controller::map_ledger() {
   if (p == MAP_FAILED) {
     ledger_bytes_ = 0;
     throw Error(errc::system_error, "cannot map the ledger (" + std::to_string(records) +
-                                        " bytes for --max-messages): " + detail::errno_text(errno));
+                                        " bytes for --max-messages): " + admin::errno_text(errno));
   }
   shared_.ledger = new (p) Ledger{};  // NOLINT(cppcoreguidelines-owning-memory): placement into the mapping; munmap frees it
   shared_.records = static_cast<std::uint8_t*>(p) + sizeof(Ledger);
@@ -132,7 +131,7 @@ void Controller::pump(Clock::time_point until) {
   // poll skips the negative descriptors of pipes already closed.
   pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {daemon_.output_fd(), POLLIN, 0}, {daemon_.ready_fd(), POLLIN, 0}};
   const int n = ::poll(fds, 3, static_cast<int>(std::max<std::int64_t>(0, left.count())));
-  if (n < 0 && errno != EINTR) fail("poll: " + detail::errno_text(errno));
+  if (n < 0 && errno != EINTR) fail("poll: " + admin::errno_text(errno));
   if (n > 0 && fds[1].revents != 0) daemon_.read_output();
   if (n > 0 && fds[2].revents != 0) daemon_.read_ready();
   signalfd_siginfo info{};
@@ -193,7 +192,7 @@ void Controller::start_worker(Worker& w) {
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
-    fail("fork: " + detail::errno_text(errno));
+    fail("fork: " + admin::errno_text(errno));
     return;
   }
   if (pid > 0) {

@@ -17,7 +17,7 @@
 #include "checks.hpp"
 #include "controller.hpp"
 #include "daemon_process.hpp"
-#include "os/queue_segment.hpp"
+#include "shmq/admin/namespace.hpp"
 
 namespace shmq::chaos {
 
@@ -100,7 +100,7 @@ class Controller {
   std::vector<PurgeRecord> purges_;
   std::uint64_t amo_consumer_losses_ = 0;  // at-most-once consumer incarnations killed or fenced
   std::uint64_t replays_cut_ = 0;          // keeper incarnations killed or fenced
-  std::optional<detail::MappedQueue> queue_;
+  std::optional<admin::Queue> queue_;
   std::string last_stats_;
   ChaosReport report_;
   Clock::time_point start_{};

@@ -3,8 +3,7 @@
 #include <csignal>
 #include <cstdio>
 
-#include "control/control_client.hpp"
-#include "layout/memory_order.hpp"
+#include "shmq/admin/control.hpp"
 #include "controller_impl.hpp"
 
 namespace shmq::chaos {
@@ -13,7 +12,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-using detail::kRelaxed;
 constexpr auto kProgressPeriod = 10s;
 // A purge is one pass over the ring in shmqd's event loop: far below this.
 // Past it the purge may still run later, so its drops could not be bounded.
@@ -128,10 +126,10 @@ bool Controller::daemon_quiet() const noexcept {
 // a failure.
 void Controller::purge() {
   if (!daemon_quiet()) return;
-  const detail::ControlRequest request{detail::ControlOp::Purge, shape_.queue, {}};
-  std::optional<detail::ControlReply> reply;
+  const admin::ControlRequest request{admin::ControlOp::Purge, shape_.queue, {}};
+  std::optional<admin::ControlReply> reply;
   try {
-    reply = detail::call_daemon(shape_.ns, request, kPurgeLimit);
+    reply = admin::call_daemon(shape_.ns, request, kPurgeLimit);
   } catch (const Error& e) {
     fail(std::string("purge: ") + e.what());
     return;
@@ -147,7 +145,7 @@ void Controller::purge() {
     const ProducerState& s = shared_.ledger->producers[p];
     r.committed_before.push_back(std::max(s.next.load(std::memory_order_acquire), s.attempting.load(kRelaxed)));
   }
-  for (const detail::PurgedGroup& pg : reply->groups) {
+  for (const admin::PurgedGroup& pg : reply->groups) {
     const auto* g = std::find(std::begin(kGroupNames), std::end(kGroupNames), pg.name);
     if (g == std::end(kGroupNames)) {
       fail("purge: shmqd reported an unknown group '" + pg.name + "'");

@@ -8,10 +8,8 @@
 #include <unistd.h>
 
 #include "controller_impl.hpp"
-#include "core/inspect.hpp"
-#include "core/recovery.hpp"
 #include "keeper.hpp"
-#include "os/os.hpp"
+#include "shmq/admin/namespace.hpp"
 #include "shmq/shmq.hpp"
 
 namespace shmq::chaos {
@@ -20,7 +18,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-using detail::kRelaxed;
 constexpr auto kDrainCheckPeriod = 50ms;
 
 }  // namespace
@@ -37,7 +34,7 @@ void Controller::drain() {
   const bool producers_done = wait_for([&] { return alive(Role::Producer) == 0; }, deadline);
   if (!producers_done && !interrupted_) fail("producers did not stop within the drain timeout");
   try {
-    queue_ = detail::open_queue_segment(shape_.ns, shape_.queue);
+    queue_ = admin::Namespace(shape_.ns).queue(shape_.queue);
   } catch (const Error& e) {
     fail(std::string("cannot open the queue to drain it: ") + e.what());
     return;
@@ -53,11 +50,11 @@ void Controller::drain() {
 
 // True when no slot is loaned, quarantined, ready, leased or pending.
 bool Controller::queue_quiet() {
-  const detail::QueueStats st = detail::queue_stats(queue_->view);
+  const admin::QueueStats st = queue_->stats();
   std::ostringstream s;
   s << "loaned " << st.loaned << ", quarantined " << st.quarantined << ", dead letters " << st.dead_letters;
   bool quiet = st.loaned == 0 && st.quarantined == 0;
-  for (const detail::GroupStats& g : st.groups) {
+  for (const admin::GroupStats& g : st.groups) {
     s << "; " << g.name << ": ready " << g.ready << ", leased " << g.leased << ", pending " << g.pending;
     quiet = quiet && g.ready == 0 && g.leased == 0 && g.pending == 0;
   }
@@ -69,9 +66,9 @@ bool Controller::queue_quiet() {
 void Controller::check() {
   sum_counters();
   if (!queue_) return;
-  const detail::AuditReport audit = detail::audit(queue_->view);
+  const admin::AuditReport audit = queue_->audit();
   for (const std::string& p : audit.problems) fail("audit: " + p);
-  const detail::QueueStats st = detail::queue_stats(queue_->view);
+  const admin::QueueStats st = queue_->stats();
   report_.leaked += st.capacity - st.free;
   if (st.capacity != st.free) fail("audit: " + std::to_string(st.capacity - st.free) + " slots not free: " + last_stats_);
   // shmqd's own count says the same as the keeper: no dead letter elsewhere.
@@ -86,7 +83,7 @@ void Controller::check() {
 // What is left in the dead-letter area is accounted for like what the keeper
 // saw: checked, recorded; a replay it was part of owes nothing more.
 void Controller::check_dead_letters() {
-  for (const detail::DeadLetter& d : detail::list_dead_letters(queue_->view)) {
+  for (const admin::DeadLetter& d : queue_->dead_letters()) {
     const DeadLetterCheck c = record_dead_letter(shape_, shared_, d);
     if (c == DeadLetterCheck::Corrupt) {
       ++report_.corrupted;
@@ -168,17 +165,14 @@ void Controller::teardown() {
   }
   // What a namespace keeps by design once its queues are gone: the session
   // registry, and the lock files of queue creation and of shmqd.
-  detail::Segment::remove(detail::registry_segment_name(shape_.ns));
-  ::unlink(detail::namespace_lock_path(shape_.ns).c_str());
-  ::unlink(detail::instance_lock_path(shape_.ns).c_str());
-  const std::vector<std::string> left = detail::Segment::list(detail::namespace_prefix(shape_.ns));
-  for (const std::string& object : left) {
-    if (!interrupted_) {
+  admin::remove_namespace_keepsakes(shape_.ns);
+  if (!interrupted_) {
+    for (const std::string& object : admin::namespace_objects(shape_.ns)) {
       ++report_.leaked;
-      fail("left behind after the teardown: /dev/shm/" + object);
+      fail("left behind after the teardown: " + admin::object_path(object));
     }
-    detail::Segment::remove(object);
   }
+  admin::remove_namespace(shape_.ns);
 }
 
 std::string ChaosReport::summary() const {

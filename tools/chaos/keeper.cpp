@@ -5,9 +5,7 @@
 
 #include <unistd.h>
 
-#include "os/os.hpp"
-#include "os/queue_segment.hpp"
-#include "os/wait.hpp"
+#include "shmq/admin/namespace.hpp"
 #include "shmq/shmq.hpp"
 
 namespace shmq::chaos {
@@ -16,13 +14,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-using detail::kRelaxed;
 
 // Nothing announces a new dead letter (no futex for the area), so the keeper
 // looks every kKeeperPeriod: a polling rate, not a synchronisation.
 constexpr auto kKeeperPeriod = 10ms;
 
-void report(const char* what, const detail::DeadLetter& d) {
+void report(const char* what, const admin::DeadLetter& d) {
   std::fprintf(stderr, "shmq-chaos: keeper (pid %d): %s: dead letter id %llu, group %u, %u deliveries, %zu bytes\n",
                static_cast<int>(::getpid()), what, static_cast<unsigned long long>(d.id), d.group, d.delivery_count,
                d.data.size());
@@ -30,7 +27,7 @@ void report(const char* what, const detail::DeadLetter& d) {
 
 }  // namespace
 
-DeadLetterCheck record_dead_letter(const RunShape& shape, const SharedLedger& shared, const detail::DeadLetter& d) {
+DeadLetterCheck record_dead_letter(const RunShape& shape, const SharedLedger& shared, const admin::DeadLetter& d) {
   Origin o;
   if (d.group >= kGroups || !valid_payload(shape, d.data, d.id, o) ||
       (d.group == kDlqGroup && d.delivery_count != kDlqMaxDeliveries))
@@ -46,8 +43,9 @@ int run_keeper(const RunShape& shape, const SharedLedger& shared) {
   // A producer session, as shmq-cli dlq replay joins: the slots a replay
   // claims name it, so the watchdog takes them back if this process dies.
   const Producer producer = client.producer(shape.queue);
-  const detail::MappedQueue q = detail::open_queue_segment(shape.ns, shape.queue);
-  const auto me = static_cast<detail::Owner>(client.session_id());
+  admin::Queue q = admin::Namespace(shape.ns).queue(shape.queue);
+  const std::uint32_t dlq_capacity = q.config().dlq_capacity;
+  const auto me = static_cast<admin::SessionId>(client.session_id());
   auto fenced = [&] {
     state.fenced.fetch_add(1, kRelaxed);
     return kExitFenced;
@@ -59,31 +57,30 @@ int run_keeper(const RunShape& shape, const SharedLedger& shared) {
     // request made before this load is served by this round.
     const std::uint64_t requests = state.replay_requests.load(std::memory_order_acquire);
     const bool replay_all = requests != state.served.load(kRelaxed);
-    const std::vector<detail::DeadLetter> letters = detail::list_dead_letters(q.view);
-    const bool make_room = letters.size() * 2 >= q.view.dlq_capacity;
-    for (const detail::DeadLetter& d : letters) {
+    const std::vector<admin::DeadLetter> letters = q.dead_letters();
+    const bool make_room = letters.size() * 2 >= dlq_capacity;
+    for (const admin::DeadLetter& d : letters) {
       const DeadLetterCheck c = record_dead_letter(shape, shared, d);
       if (c != DeadLetterCheck::Intact) {
         // A failure of the run either way; freed so it is counted once.
         (c == DeadLetterCheck::Stray ? state.stray : state.corrupted).fetch_add(1, kRelaxed);
         report(c == DeadLetterCheck::Stray ? "stray" : "corrupted", d);
-        (void)detail::purge_dead_letter(q.view, d.index);
+        (void)q.purge_dead_letter(d.index);
         continue;
       }
-      if (replay_all || d.replaying != detail::kNoOwner) {
+      if (replay_all || d.replaying != admin::kNoSession) {
         Origin o;
         (void)read_payload(d.data, o);  // valid: record_dead_letter checked it
         RecordCell::replay_owed(*shared.cell(shape, d.group, o.producer, o.seq));
-        const Status s = detail::replay_dead_letter(q.view, d.index, me, detail::monotonic_ns());
+        const Status s = q.replay_dead_letter(d.index, me);  // wakes the consumers
         if (s == Status::Ok) {
           state.replayed.fetch_add(1, kRelaxed);
-          detail::notify(q.view.hot->data_futex, q.view.hot->consumers_parked);
         } else if (s == Status::LeaseLost || s == Status::Fenced) {
           return fenced();
         }
         // QueueFull or InvalidHandle (a live replay holds it): it stays in
         // the area, where the next round (or the final check) sees it.
-      } else if (make_room && detail::purge_dead_letter(q.view, d.index)) {
+      } else if (make_room && q.purge_dead_letter(d.index)) {
         state.dropped.fetch_add(1, kRelaxed);
       }
     }

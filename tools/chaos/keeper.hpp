@@ -18,7 +18,7 @@
 
 #include <cstdint>
 
-#include "core/dlq.hpp"
+#include "shmq/admin/report.hpp"
 #include "workers.hpp"
 
 namespace shmq::chaos {
@@ -31,7 +31,7 @@ enum class DeadLetterCheck : std::uint8_t {
 
 // Checks one dead letter and records what it proves (step 1 above). The
 // controller calls it too, for what is left in the area at the end.
-DeadLetterCheck record_dead_letter(const RunShape& shape, const SharedLedger& shared, const detail::DeadLetter& d);
+DeadLetterCheck record_dead_letter(const RunShape& shape, const SharedLedger& shared, const admin::DeadLetter& d);
 
 // The keeper's loop, until stop_consumers or fenced (kExitFenced).
 int run_keeper(const RunShape& shape, const SharedLedger& shared);

@@ -31,6 +31,9 @@
 
 namespace shmq::chaos {
 
+// The ledger's counters are tallies read after the workers stopped: relaxed.
+inline constexpr auto kRelaxed = std::memory_order_relaxed;
+
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint32_t kMaxProducers = 64;
 inline constexpr std::uint32_t kMaxConsumersPerGroup = 64;

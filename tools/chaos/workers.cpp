@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <string_view>
 #include <thread>
 
 #include <unistd.h>
 
-#include "layout/layout.hpp"
 #include "shmq/shmq.hpp"
 
 namespace shmq::chaos {
@@ -16,7 +17,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-using detail::kRelaxed;
 
 // How long a worker waits in one call before it looks at the stop flags again.
 constexpr auto kPollPeriod = 100ms;
@@ -44,9 +44,11 @@ std::uint64_t origin_seed(std::uint32_t p, std::uint64_t seq) noexcept {
   return splitmix64(s);
 }
 
-// The checksum sits first and covers every byte after it.
+// The checksum sits first and covers every byte after it. Every worker runs
+// this same binary, so the standard library's byte hash agrees across them.
 std::uint64_t checksum_of(std::span<const std::byte> payload) noexcept {
-  return detail::fnv1a(reinterpret_cast<const unsigned char*>(payload.data()) + 8, payload.size() - 8);
+  return std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char*>(payload.data()) + 8,
+                                                        payload.size() - 8));
 }
 
 int fenced(WorkerCounters& c) {

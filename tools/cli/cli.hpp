@@ -13,11 +13,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "core/inspect.hpp"
-#include "core/registry.hpp"
-#include "layout/header.hpp"
-#include "os/os.hpp"
-#include "os/queue_segment.hpp"
+#include "shmq/admin/namespace.hpp"
+#include "shmq/admin/report.hpp"
+#include "shmq/admin/system.hpp"
 
 namespace shmq::cli {
 
@@ -101,38 +99,15 @@ CLI::Validator message_id();
 
 // ---- reading a namespace without joining it (no session is claimed) --------
 
-// The namespace's session table, mapped, if the registry exists and is valid.
-struct Registry {
-  std::optional<detail::Segment> segment;
-  detail::RegistryView view;
-  [[nodiscard]] const detail::SessionEntry* sessions() const noexcept {
-    return segment ? view.sessions : nullptr;
-  }
-};
-Registry open_registry(const std::string& ns);
-
-// A queue mapped for reading, with the registry's sessions attached to the view.
-detail::MappedQueue open_queue(const std::string& ns, const std::string& name, const Registry& reg);
-
-// What the registry says about one session.
-struct SessionInfo {
-  detail::Owner owner = detail::kNoOwner;
-  std::uint32_t pid = 0;
-  std::string comm;
-  std::string state;  // alive, hung, fenced, dead, gone
-  std::optional<std::uint64_t> heartbeat_age_ms;
-};
-SessionInfo session_info(const Registry& reg, detail::Owner owner, std::uint64_t now_ns);
-
 // "producer", "consumer", "producer,consumer", "-".
-std::string roles_text(std::uint32_t roles);
+std::string roles_text(const admin::AttachmentStats& a);
 // "1.2s", "350ms", "-".
 std::string age_text(std::optional<std::uint64_t> ms);
 // The group's index in the queue, or Failure(kNotFound) naming the groups.
-std::uint32_t group_index(const detail::QueueView& q, const std::string& queue, const std::string& group);
+std::uint32_t group_index(const admin::Queue& q, const std::string& group);
 // The group named by --group, or the only one; several groups and none named:
 // Failure(kUsage) listing them.
-std::uint32_t choose_group(const detail::QueueView& q, const std::string& queue, const std::string& group);
+std::uint32_t choose_group(const admin::Queue& q, const std::string& group);
 
 // The payload as JSON fields: "data" when valid UTF-8, else "data_base64".
 bool valid_utf8(const std::byte* p, std::size_t n) noexcept;

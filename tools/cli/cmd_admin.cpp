@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 
 #include "cli.hpp"
-#include "control/control_client.hpp"
+#include "shmq/admin/control.hpp"
 #include "shmq/client.hpp"
 
 namespace shmq::cli {
@@ -84,16 +84,16 @@ int run_create(const Globals& g, const CreateArgs& a) {
 }
 
 int run_delete(const Globals& g, const DeleteArgs& a) {
-  detail::validate_queue_name(a.queue);
+  admin::validate_queue_name(a.queue);
   Client client(ClientOptions{.ns = g.ns(), .require_daemon = a.require_daemon});
   if (!client.delete_queue(a.queue))
-    throw Failure(kNotFound, detail::queue_not_found(client.namespace_name(), a.queue).what());
+    throw Failure(kNotFound, admin::queue_not_found(client.namespace_name(), a.queue).what());
   std::printf("deleted queue %s from namespace %s\n", a.queue.c_str(), client.namespace_name().c_str());
   return kOk;
 }
 
 int run_purge(const Globals& g, const std::string& queue) {
-  detail::validate_queue_name(queue);
+  admin::validate_queue_name(queue);
   Client client(ClientOptions{.ns = g.ns()});
   const std::uint64_t n = client.purge_queue(queue);
   std::printf("purged queue %s: %llu message(s) dropped (summed over its groups); leased ones stay\n", queue.c_str(),
@@ -117,7 +117,7 @@ int run_wait_ready(const Globals& g, std::int64_t timeout_ms) {
     const auto left = std::max(std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()),
                                std::chrono::milliseconds(1));
     try {
-      if (const auto reply = detail::call_daemon(ns, {detail::ControlOp::Ping, {}, {}}, left)) {
+      if (const auto reply = admin::call_daemon(ns, {admin::ControlOp::Ping, {}, {}}, left)) {
         if (!reply->ok) throw Error(reply->code, reply->error);
         std::printf("shmqd ready in namespace %s (pid %llu)\n", ns.c_str(), static_cast<unsigned long long>(reply->pid));
         return kOk;

@@ -112,7 +112,7 @@ class Sender {
 int run_send(const Globals& g, const SendArgs& a) {
   if (a.data && !a.file.empty()) throw Failure(kUsage, "give the message as DATA or --file, not both");
   if (a.timeout_ms < 0) throw Failure(kUsage, fmt::format("--timeout {} is invalid: give milliseconds >= 0", a.timeout_ms));
-  detail::validate_queue_name(a.queue);
+  admin::validate_queue_name(a.queue);
   // Read before attaching: a bad --file joins nothing and sends nothing.
   const std::optional<std::string> file_bytes =
       a.file.empty() ? std::nullopt : std::optional<std::string>(read_file(a.file));
@@ -163,9 +163,9 @@ int run_recv(const Globals& g, const RecvArgs& a) {
   const std::string ns = g.ns();
   std::string group;
   {
-    const Registry reg = open_registry(ns);
-    const detail::MappedQueue q = open_queue(ns, a.queue, reg);
-    group = detail::fixed_string(q.view.group_info(choose_group(q.view, a.queue, a.group)).name);
+    const admin::Namespace reg(ns);
+    const admin::Queue q = reg.queue(a.queue);
+    group = q.group_name(choose_group(q, a.group));
   }
   catch_interrupts();
   Client client(ClientOptions{.ns = ns});
@@ -215,13 +215,13 @@ int run_recv(const Globals& g, const RecvArgs& a) {
 
 int run_peek(const Globals& g, const std::string& queue, const std::string& group_name, std::uint32_t n) {
   const std::string ns = g.ns();
-  const Registry reg = open_registry(ns);
-  const detail::MappedQueue q = open_queue(ns, queue, reg);
-  const std::uint32_t group = choose_group(q.view, queue, group_name);
-  const std::vector<detail::PeekedMessage> ms = detail::peek_messages(q.view, group, n);
-  const std::uint64_t now = detail::monotonic_ns();
+  const admin::Namespace reg(ns);
+  const admin::Queue q = reg.queue(queue);
+  const std::uint32_t group = choose_group(q, group_name);
+  const std::vector<admin::PeekedMessage> ms = q.peek(group, n);
+  const std::uint64_t now = admin::monotonic_ns();
   std::vector<std::vector<std::string>> rows{{"ID", "DELIVERIES", "AGE", "SIZE", "DATA"}};
-  for (const detail::PeekedMessage& m : ms) {
+  for (const admin::PeekedMessage& m : ms) {
     if (g.json) {
       nlohmann::ordered_json j = message_json(m.id, m.delivery_count, m.data);
       j["age_ms"] = age_ms(m.commit_ns, now);
@@ -232,7 +232,7 @@ int run_peek(const Globals& g, const std::string& queue, const std::string& grou
     }
   }
   if (!g.json) {
-    const std::string gname = detail::fixed_string(q.view.group_info(group).name);
+    const std::string gname = q.group_name(group);
     if (ms.empty()) {
       std::printf("no messages waiting in queue %s for group %s\n", queue.c_str(), gname.c_str());
     } else {

@@ -8,8 +8,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
-#include "core/dlq.hpp"
-#include "os/wait.hpp"
 #include "report.hpp"
 #include "shmq/client.hpp"
 
@@ -25,11 +23,11 @@ struct DlqArgs {
 };
 
 // The dead letters the flags select (all, one --id, those of one --group).
-std::vector<detail::DeadLetter> selected(const detail::QueueView& q, const DlqArgs& a) {
+std::vector<admin::DeadLetter> selected(const admin::Queue& q, const DlqArgs& a) {
   std::optional<std::uint32_t> group;
-  if (!a.group.empty()) group = group_index(q, a.queue, a.group);
-  std::vector<detail::DeadLetter> out;
-  for (detail::DeadLetter& d : detail::list_dead_letters(q)) {
+  if (!a.group.empty()) group = group_index(q, a.group);
+  std::vector<admin::DeadLetter> out;
+  for (admin::DeadLetter& d : q.dead_letters()) {
     if (a.id && d.id != *a.id) continue;
     if (group && d.group != *group) continue;
     out.push_back(std::move(d));
@@ -40,19 +38,15 @@ std::vector<detail::DeadLetter> selected(const detail::QueueView& q, const DlqAr
   return out;
 }
 
-std::string group_name(const detail::QueueView& q, std::uint32_t g) {
-  return g < q.group_count ? detail::fixed_string(q.group_info(g).name) : "?";
-}
-
-int run_list(const Globals& g, const DlqArgs& a, const detail::QueueView& q) {
-  const std::uint64_t now_ms = detail::monotonic_ns() / 1'000'000;
+int run_list(const Globals& g, const DlqArgs& a, const admin::Queue& q) {
+  const std::uint64_t now_ms = admin::monotonic_ns() / 1'000'000;
   std::vector<std::vector<std::string>> rows{{"ID", "GROUP", "DELIVERIES", "DEAD FOR", "SIZE", "DATA"}};
-  const std::vector<detail::DeadLetter> letters = selected(q, a);
-  for (const detail::DeadLetter& d : letters) {
+  const std::vector<admin::DeadLetter> letters = selected(q, a);
+  for (const admin::DeadLetter& d : letters) {
     const std::uint64_t dead_for = now_ms > d.dead_ms ? now_ms - d.dead_ms : 0;
     if (g.json) {
       nlohmann::ordered_json j = {{"id", d.id},
-                          {"group", group_name(q, d.group)},
+                          {"group", q.group_name(d.group)},
                           {"delivery_count", d.delivery_count},
                           {"reason", "max_deliveries"},
                           {"dead_for_ms", dead_for},
@@ -63,7 +57,7 @@ int run_list(const Globals& g, const DlqArgs& a, const detail::QueueView& q) {
         j["data_base64"] = base64(d.data.data(), d.data.size());
       std::printf("%s\n", j.dump().c_str());
     } else {
-      rows.push_back({std::to_string(d.id), group_name(q, d.group), std::to_string(d.delivery_count),
+      rows.push_back({std::to_string(d.id), q.group_name(d.group), std::to_string(d.delivery_count),
                       age_text(dead_for), std::to_string(d.data.size()), printable(d.data.data(), d.data.size(), 80)});
     }
   }
@@ -82,16 +76,15 @@ int run_replay(const Globals& g, const DlqArgs& a) {
   // queue if the process dies while it holds a claimed slot.
   Client client(ClientOptions{.ns = ns});
   Producer producer = client.producer(a.queue);
-  const Registry reg = open_registry(ns);
-  const detail::MappedQueue q = open_queue(ns, a.queue, reg);
-  const auto me = static_cast<detail::Owner>(client.session_id());
+  const admin::Namespace reg(ns);
+  admin::Queue q = reg.queue(a.queue);
+  const auto me = static_cast<admin::SessionId>(client.session_id());
   std::uint64_t replayed = 0;
   std::uint64_t skipped = 0;
-  for (const detail::DeadLetter& d : selected(q.view, a)) {
-    const Status s = detail::replay_dead_letter(q.view, d.index, me, detail::monotonic_ns());
+  for (const admin::DeadLetter& d : selected(q, a)) {
+    const Status s = q.replay_dead_letter(d.index, me);  // wakes the consumers
     if (s == Status::Ok) {
       ++replayed;
-      detail::notify(q.view.hot->data_futex, q.view.hot->consumers_parked);
     } else if (s == Status::QueueFull) {
       throw Failure(kQueueFull, fmt::format("queue '{}' is full: replayed {} dead letter(s), the rest stay in the "
                                             "dead-letter area; run it again once consumers caught up",
@@ -107,10 +100,10 @@ int run_replay(const Globals& g, const DlqArgs& a) {
   return kOk;
 }
 
-int run_purge(const DlqArgs& a, const detail::QueueView& q) {
+int run_purge(const DlqArgs& a, admin::Queue& q) {
   std::uint64_t purged = 0;
-  for (const detail::DeadLetter& d : selected(q, a))
-    if (detail::purge_dead_letter(q, d.index)) ++purged;
+  for (const admin::DeadLetter& d : selected(q, a))
+    if (q.purge_dead_letter(d.index)) ++purged;
   std::printf("purged %llu dead letter(s) from queue %s\n", static_cast<unsigned long long>(purged), a.queue.c_str());
   return kOk;
 }
@@ -118,9 +111,9 @@ int run_purge(const DlqArgs& a, const detail::QueueView& q) {
 int run_dlq(const Globals& g, const DlqArgs& a) {
   if (a.action == "replay") return run_replay(g, a);
   const std::string ns = g.ns();
-  const Registry reg = open_registry(ns);
-  const detail::MappedQueue q = open_queue(ns, a.queue, reg);
-  return a.action == "list" ? run_list(g, a, q.view) : run_purge(a, q.view);
+  const admin::Namespace reg(ns);
+  admin::Queue q = reg.queue(a.queue);
+  return a.action == "list" ? run_list(g, a, q) : run_purge(a, q);
 }
 
 }  // namespace

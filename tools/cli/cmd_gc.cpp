@@ -22,7 +22,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
-#include "os/os.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::cli {
@@ -34,51 +33,8 @@ struct GcArgs {
   bool all = false;
 };
 
-// Why the namespace must stay, or "" when nothing live owns it. Without
-// `check_namespace_lock` when gc holds that lock itself (opening and closing
-// the file again would drop gc's own record lock).
-std::string keep_reason(const std::string& ns, bool check_namespace_lock = true) {
-  if (const auto pid = detail::FileLock::holder(detail::instance_lock_path(ns)))
-    return fmt::format("shmqd (pid {}) runs it", *pid);
-  if (const auto pid = check_namespace_lock ? detail::FileLock::holder(detail::namespace_lock_path(ns)) : std::nullopt)
-    return fmt::format("pid {} holds its namespace lock (creating a queue)", *pid);
-  Registry reg;
-  try {
-    reg = open_registry(ns);
-  } catch (const Error& e) {
-    // Another user's namespace: its sessions cannot be told from here.
-    if (e.value() == errc::permission_denied)
-      return "its registry is not readable by this user; run gc as its owner or root";
-    return "";  // a corrupt registry serves no session
-  }
-  const std::uint64_t now = detail::monotonic_ns();
-  std::uint32_t live = 0;
-  pid_t some_pid = 0;
-  for (std::uint32_t i = 0; reg.sessions() != nullptr && i < detail::kMaxSessions; ++i) {
-    const detail::Word w = reg.sessions()[i].word.load(std::memory_order_acquire);
-    if (detail::session_state(w) == detail::SessionState::Free) continue;
-    const SessionInfo s = session_info(reg, detail::make_owner(i, detail::session_generation(w)), now);
-    if (s.state == "dead" || s.state == "gone") continue;
-    ++live;
-    some_pid = static_cast<pid_t>(s.pid);
-  }
-  if (live != 0) return fmt::format("{} live session(s), e.g. pid {}", live, some_pid);
-  return "";
-}
-
-// Namespaces with objects in /dev/shm, each with its object names.
-std::map<std::string, std::vector<std::string>> namespaces_in_shm() {
-  std::map<std::string, std::vector<std::string>> out;
-  for (const std::string& name : detail::Segment::list("shmq.")) {
-    const std::size_t dot = name.find('.', 5);
-    if (dot == std::string::npos || dot == 5) continue;
-    out[name.substr(5, dot - 5)].push_back(name);
-  }
-  return out;
-}
-
 int run_gc(const Globals& g, const GcArgs& a) {
-  std::map<std::string, std::vector<std::string>> found = namespaces_in_shm();
+  std::map<std::string, std::vector<std::string>> found = admin::namespaces_in_shm();
   if (!a.all) {
     const std::string ns = g.ns();
     auto it = found.find(ns);
@@ -90,15 +46,15 @@ int run_gc(const Globals& g, const GcArgs& a) {
   nlohmann::ordered_json kept = nlohmann::ordered_json::array();
   std::string text;
   for (auto& [ns, names] : found) {
-    std::string reason = keep_reason(ns);
-    std::optional<detail::FileLock> lock;
+    std::string reason = admin::in_use_reason(ns);
+    std::optional<admin::NamespaceLock> lock;
     if (reason.empty() && !a.dry_run) {
       // Under the namespace lock, so no queue is being created meanwhile; a
       // session that attached since the first look keeps the namespace.
       try {
-        lock = detail::FileLock::try_take(detail::namespace_lock_path(ns));
+        lock = admin::NamespaceLock::try_take(ns);
         if (!lock) reason = "its namespace lock is held (a queue is being created)";
-        else if (const std::string again = keep_reason(ns, false); !again.empty()) reason = again;
+        else if (const std::string again = admin::in_use_reason(ns, false); !again.empty()) reason = again;
       } catch (const Error& e) {
         reason = std::string("its namespace lock cannot be taken: ") + e.what();
       }
@@ -108,13 +64,13 @@ int run_gc(const Globals& g, const GcArgs& a) {
       text += fmt::format("keeping namespace {}: {}\n", ns, reason);
       continue;
     }
-    const std::string lock_name = detail::namespace_prefix(ns) + "lock";
+    const std::string lock_name = admin::namespace_lock_object(ns);
     std::vector<std::string> order;  // the namespace lock last
     for (const std::string& n : names)
       if (n != lock_name) order.push_back(n);
     if (lock || std::find(names.begin(), names.end(), lock_name) != names.end()) order.push_back(lock_name);
     for (const std::string& n : order) {
-      const std::string path = detail::shm_path(n);
+      const std::string path = admin::object_path(n);
       if (!a.dry_run && ::unlink(path.c_str()) != 0 && errno != ENOENT) {
         const int err = errno;
         throw Failure(err == EACCES || err == EPERM ? kPermission : kInternal,

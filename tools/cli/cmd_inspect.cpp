@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
-#include "core/inspect.hpp"
+#include "shmq/admin/report.hpp"
 #include "report.hpp"
 #include "shmq/error.hpp"
 
@@ -18,27 +18,27 @@ namespace {
 void print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
 void print_json(const nlohmann::ordered_json& j) { print(j.dump(2) + "\n"); }
 
-std::string depth_text(const detail::QueueStats& st) {
+std::string depth_text(const admin::QueueStats& st) {
   if (st.groups.size() == 1) return std::to_string(st.groups[0].ready + st.groups[0].pending);
   std::string s;
-  for (const detail::GroupStats& g : st.groups)
+  for (const admin::GroupStats& g : st.groups)
     s += fmt::format("{}{}={}", s.empty() ? "" : " ", g.name, g.ready + g.pending);
   return s;
 }
 
 int run_list(const Globals& g) {
   const std::string ns = g.ns();
-  const Registry reg = open_registry(ns);
+  const admin::Namespace reg(ns);
   nlohmann::ordered_json queues = nlohmann::ordered_json::array();
   std::vector<std::vector<std::string>> rows{
       {"QUEUE", "CAPACITY", "SLOT SIZE", "DEPTH", "IN FLIGHT", "FREE", "DEAD LETTERS", "SESSIONS"}};
-  for (const std::string& name : detail::list_queue_names(ns)) {
+  for (const std::string& name : reg.queue_names()) {
     try {
-      const detail::MappedQueue q = open_queue(ns, name, reg);
-      const detail::QueueStats st = detail::queue_stats(q.view);
+      const admin::Queue q = reg.queue(name);
+      const admin::QueueStats st = q.stats();
       std::uint32_t in_flight = 0;
       nlohmann::ordered_json groups = nlohmann::ordered_json::array();
-      for (const detail::GroupStats& gs : st.groups) {
+      for (const admin::GroupStats& gs : st.groups) {
         in_flight += gs.leased;
         groups.push_back({{"name", gs.name},
                           {"depth", gs.ready + gs.pending},
@@ -77,10 +77,10 @@ int run_list(const Globals& g) {
 
 int run_stat(const Globals& g, const std::string& queue) {
   const std::string ns = g.ns();
-  const Registry reg = open_registry(ns);
-  const detail::MappedQueue q = open_queue(ns, queue, reg);
-  const detail::QueueStats st = detail::queue_stats(q.view);
-  const std::uint64_t now = detail::monotonic_ns();
+  const admin::Namespace reg(ns);
+  const admin::Queue q = reg.queue(queue);
+  const admin::QueueStats st = q.stats();
+  const std::uint64_t now = admin::monotonic_ns();
   if (g.json)
     print_json(stat_json(ns, queue, st, reg, now));
   else
@@ -90,19 +90,19 @@ int run_stat(const Globals& g, const std::string& queue) {
 
 int run_sessions(const Globals& g) {
   const std::string ns = g.ns();
-  const Registry reg = open_registry(ns);
-  const std::uint64_t now = detail::monotonic_ns();
+  const admin::Namespace reg(ns);
+  const std::uint64_t now = admin::monotonic_ns();
   // Which queues each session uses, from the queues' attachment tables.
-  std::map<detail::Owner, nlohmann::ordered_json> uses;
-  for (const std::string& name : detail::list_queue_names(ns)) {
+  std::map<admin::SessionId, nlohmann::ordered_json> uses;
+  for (const std::string& name : reg.queue_names()) {
     try {
-      const detail::MappedQueue q = open_queue(ns, name, reg);
-      const detail::QueueStats st = detail::queue_stats(q.view);
-      for (const detail::AttachmentStats& a : st.attachments) {
+      const admin::Queue q = reg.queue(name);
+      const admin::QueueStats st = q.stats();
+      for (const admin::AttachmentStats& a : st.attachments) {
         nlohmann::ordered_json groups = nlohmann::ordered_json::array();
         for (std::uint32_t i = 0; i < st.groups.size(); ++i)
           if (((a.groups >> i) & 1U) != 0) groups.push_back(st.groups[i].name);
-        uses[a.owner].push_back({{"name", name}, {"role", roles_text(a.roles)}, {"groups", std::move(groups)}});
+        uses[a.owner].push_back({{"name", name}, {"role", roles_text(a)}, {"groups", std::move(groups)}});
       }
     } catch (const Error&) {
       // Unreadable queue: its attachments stay unknown.
@@ -110,25 +110,22 @@ int run_sessions(const Globals& g) {
   }
   nlohmann::ordered_json sessions = nlohmann::ordered_json::array();
   std::vector<std::vector<std::string>> rows{{"SESSION", "PID", "COMMAND", "STATE", "HEARTBEAT", "QUEUES"}};
-  for (std::uint32_t i = 0; reg.sessions() != nullptr && i < detail::kMaxSessions; ++i) {
-    const detail::Word w = reg.sessions()[i].word.load(std::memory_order_acquire);
-    if (detail::session_state(w) == detail::SessionState::Free) continue;
-    const detail::Owner owner = detail::make_owner(i, detail::session_generation(w));
-    const SessionInfo s = session_info(reg, owner, now);
+  for (const admin::SessionInfo& s : reg.sessions(now)) {
+    const admin::SessionId owner = s.id;
     nlohmann::ordered_json queues = uses.contains(owner) ? uses[owner] : nlohmann::ordered_json::array();
     std::string qtext;
     for (const auto& u : queues)
       qtext += fmt::format("{}{}({})", qtext.empty() ? "" : " ", u["name"].get<std::string>(),
                            u["role"].get<std::string>());
     sessions.push_back({{"session", owner},
-                        {"index", i},
-                        {"generation", detail::owner_generation(owner)},
+                        {"index", s.index},
+                        {"generation", s.generation},
                         {"pid", s.pid},
                         {"comm", s.comm},
-                        {"state", s.state},
+                        {"state", admin::liveness_name(s.liveness)},
                         {"heartbeat_age_ms", s.heartbeat_age_ms ? nlohmann::ordered_json(*s.heartbeat_age_ms) : nullptr},
                         {"queues", queues}});
-    rows.push_back({std::to_string(owner), std::to_string(s.pid), s.comm.empty() ? "-" : s.comm, s.state,
+    rows.push_back({std::to_string(owner), std::to_string(s.pid), s.comm.empty() ? "-" : s.comm, admin::liveness_name(s.liveness),
                     age_text(s.heartbeat_age_ms), qtext.empty() ? "-" : qtext});
   }
   if (g.json)
@@ -142,13 +139,13 @@ int run_sessions(const Globals& g) {
 
 int run_check(const Globals& g, std::vector<std::string> queues) {
   const std::string ns = g.ns();
-  const Registry reg = open_registry(ns);
-  if (queues.empty()) queues = detail::list_queue_names(ns);
+  const admin::Namespace reg(ns);
+  if (queues.empty()) queues = reg.queue_names();
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
   std::size_t failed = 0;
   for (const std::string& name : queues) {
-    const detail::MappedQueue q = open_queue(ns, name, reg);
-    const detail::AuditReport a = detail::audit(q.view);
+    const admin::Queue q = reg.queue(name);
+    const admin::AuditReport a = q.audit();
     if (!a.ok()) ++failed;
     results.push_back({{"name", name},
                        {"ok", a.ok()},
@@ -165,7 +162,7 @@ int run_check(const Globals& g, std::vector<std::string> queues) {
         fmt::format("free {}, loaned {}, waiting {}, leased {}, pending {}, quarantined {}, dead letters {}", a.free,
                     a.loaned, a.waiting, a.leased, a.pending, a.quarantined, a.dead_letters);
     if (a.ok()) {
-      print(fmt::format("{}: ok ({} slots accounted for: {})\n", name, q.view.capacity, counts));
+      print(fmt::format("{}: ok ({} slots accounted for: {})\n", name, q.config().capacity, counts));
     } else {
       print(fmt::format("{}: {} problem(s) ({})\n", name, a.problems.size(), counts));
       for (const std::string& p : a.problems) print("  " + p + "\n");

@@ -107,18 +107,18 @@ class Screen {
 
 struct Snapshot {
   std::uint64_t at_ns = 0;
-  std::map<std::string, detail::QueueStats> queues;
+  std::map<std::string, admin::QueueStats> queues;
   std::map<std::string, std::string> errors;
 };
 
-Snapshot take_snapshot(const std::string& ns, const std::string& only, const Registry& reg) {
+Snapshot take_snapshot(const std::string& only, const admin::Namespace& reg) {
   Snapshot s;
-  s.at_ns = detail::monotonic_ns();
-  const std::vector<std::string> names = only.empty() ? detail::list_queue_names(ns) : std::vector<std::string>{only};
+  s.at_ns = admin::monotonic_ns();
+  const std::vector<std::string> names = only.empty() ? reg.queue_names() : std::vector<std::string>{only};
   for (const std::string& name : names) {
     try {
-      const detail::MappedQueue q = open_queue(ns, name, reg);
-      s.queues[name] = detail::queue_stats(q.view);
+      const admin::Queue q = reg.queue(name);
+      s.queues[name] = q.stats();
     } catch (const Error& e) {
       if (!only.empty() && e.value() == errc::not_found) throw;  // watch QUEUE: the queue must exist
       s.errors[name] = e.what();
@@ -134,11 +134,11 @@ struct Rates {
 
 Rates rates_of(const Snapshot* prev, const Snapshot& now, const std::string& name) {
   Rates r;
-  const detail::QueueStats& cur = now.queues.at(name);
+  const admin::QueueStats& cur = now.queues.at(name);
   r.out.resize(cur.groups.size());
   r.acked.resize(cur.groups.size());
   if (prev == nullptr || !prev->queues.contains(name) || now.at_ns <= prev->at_ns) return r;
-  const detail::QueueStats& old = prev->queues.at(name);
+  const admin::QueueStats& old = prev->queues.at(name);
   const double dt = static_cast<double>(now.at_ns - prev->at_ns) / 1e9;
   auto per_s = [dt](std::uint64_t a, std::uint64_t b) { return b >= a ? static_cast<double>(b - a) / dt : 0.0; };
   r.in = per_s(old.tail, cur.tail);
@@ -153,13 +153,13 @@ Rates rates_of(const Snapshot* prev, const Snapshot& now, const std::string& nam
 std::string rate_text(std::optional<double> r) { return r ? fmt::format("{:.1f}", *r) : "-"; }
 nlohmann::ordered_json rate_json(std::optional<double> r) { return r ? nlohmann::ordered_json(*r) : nlohmann::ordered_json(nullptr); }
 
-std::optional<std::uint64_t> oldest(const detail::GroupStats& g, std::uint64_t now_ns) {
+std::optional<std::uint64_t> oldest(const admin::GroupStats& g, std::uint64_t now_ns) {
   if (g.oldest_unacked_commit_ns == 0) return std::nullopt;
   return age_ms(g.oldest_unacked_commit_ns, now_ns);
 }
 
 std::string screen_text(const std::string& ns, const WatchArgs& a, const Snapshot* prev, const Snapshot& now,
-                        const Registry& reg, bool keys) {
+                        const admin::Namespace& reg, bool keys) {
   const std::time_t t = std::time(nullptr);
   std::tm local{};
   char clock[16];
@@ -171,7 +171,7 @@ std::string screen_text(const std::string& ns, const WatchArgs& a, const Snapsho
   for (const auto& [name, st] : now.queues) {
     const Rates r = rates_of(prev, now, name);
     for (std::size_t g = 0; g < st.groups.size(); ++g) {
-      const detail::GroupStats& gs = st.groups[g];
+      const admin::GroupStats& gs = st.groups[g];
       rows.push_back({g == 0 ? name : "", gs.name, std::to_string(gs.ready), std::to_string(gs.pending),
                       std::to_string(gs.leased), std::to_string(gs.lag), g == 0 ? rate_text(r.in) : "",
                       rate_text(r.out[g]), rate_text(r.acked[g]), age_text(oldest(gs, now.at_ns)),
@@ -195,7 +195,7 @@ std::string line_text(const Snapshot* prev, const Snapshot& now) {
     const Rates r = rates_of(prev, now, name);
     out += fmt::format(" | {} in={}/s", name, rate_text(r.in));
     for (std::size_t g = 0; g < st.groups.size(); ++g) {
-      const detail::GroupStats& gs = st.groups[g];
+      const admin::GroupStats& gs = st.groups[g];
       out += fmt::format(" {}: ready={} pending={} leased={} out={}/s ack={}/s oldest={}", gs.name, gs.ready,
                          gs.pending, gs.leased, rate_text(r.out[g]), rate_text(r.acked[g]),
                          age_text(oldest(gs, now.at_ns)));
@@ -211,7 +211,7 @@ nlohmann::ordered_json line_json(const Snapshot* prev, const Snapshot& now) {
     const Rates r = rates_of(prev, now, name);
     nlohmann::ordered_json groups = nlohmann::ordered_json::array();
     for (std::size_t g = 0; g < st.groups.size(); ++g) {
-      const detail::GroupStats& gs = st.groups[g];
+      const admin::GroupStats& gs = st.groups[g];
       const auto age = oldest(gs, now.at_ns);
       groups.push_back({{"name", gs.name}, {"ready", gs.ready}, {"pending", gs.pending}, {"leased", gs.leased},
                         {"lag", gs.lag}, {"out_per_s", rate_json(r.out[g])}, {"acked_per_s", rate_json(r.acked[g])},
@@ -219,14 +219,14 @@ nlohmann::ordered_json line_json(const Snapshot* prev, const Snapshot& now) {
     }
     queues.push_back({{"name", name}, {"in_per_s", rate_json(r.in)}, {"free", st.free}, {"groups", groups}});
   }
-  return {{"time_unix_ms", detail::realtime_ns() / 1'000'000}, {"queues", queues}};
+  return {{"time_unix_ms", admin::realtime_ns() / 1'000'000}, {"queues", queues}};
 }
 
 // Sleeps one interval; true when the user asked to quit (q, Ctrl-C, SIGTERM).
 bool wait_or_quit(const Screen& screen, const StopSignals& stop, std::uint32_t interval_ms) {
-  const std::uint64_t deadline = detail::monotonic_ns() / 1'000'000 + interval_ms;
+  const std::uint64_t deadline = admin::monotonic_ns() / 1'000'000 + interval_ms;
   for (;;) {
-    const std::uint64_t now = detail::monotonic_ns() / 1'000'000;
+    const std::uint64_t now = admin::monotonic_ns() / 1'000'000;
     if (now >= deadline) return false;
     pollfd p[2] = {{stop.fd(), POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
     if (::poll(p, screen.reads_keys() ? 2 : 1, static_cast<int>(deadline - now)) <= 0) continue;
@@ -248,12 +248,12 @@ int run_watch(const Globals& g, const WatchArgs& a) {
   const StopSignals stop;
 
   const bool tty = ::isatty(STDOUT_FILENO) != 0 && !g.json;
-  Registry reg = open_registry(ns);
+  admin::Namespace reg(ns);
   std::optional<Snapshot> prev;
-  Snapshot now = take_snapshot(ns, a.queue, reg);  // fails (not found) before the screen changes
+  Snapshot now = take_snapshot(a.queue, reg);  // fails (not found) before the screen changes
   Screen screen(tty);
   for (std::uint32_t n = 1;; ++n) {
-    if (!reg.segment) reg = open_registry(ns);  // the first session may come later
+    if (!reg.has_registry()) reg = admin::Namespace(ns);  // the first session may come later
     if (tty)
       Screen::draw(screen_text(ns, a, prev ? &*prev : nullptr, now, reg, screen.reads_keys()));
     else if (g.json)
@@ -263,7 +263,7 @@ int run_watch(const Globals& g, const WatchArgs& a) {
     std::fflush(stdout);
     if ((a.count != 0 && n >= a.count) || wait_or_quit(screen, stop, a.interval_ms)) break;
     prev = std::move(now);
-    now = take_snapshot(ns, a.queue, reg);
+    now = take_snapshot(a.queue, reg);
   }
   return kOk;
 }

@@ -6,12 +6,11 @@
 #include <fmt/format.h>
 
 #include "cli.hpp"
-#include "layout/header.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::cli {
 
-std::string Globals::ns() const { return detail::resolve_namespace(ns_flag); }
+std::string Globals::ns() const { return admin::resolve_namespace(ns_flag); }
 
 void add_json_flag(CLI::App* sub, Globals& g) {
   sub->add_flag("--json", g.json, "Print JSON with the stable keys docs/cli.md lists");
@@ -42,59 +41,11 @@ CLI::Validator message_id() {
       "ID");
 }
 
-Registry open_registry(const std::string& ns) {
-  Registry r;
-  try {
-    detail::MappedRegistry m = detail::open_registry(ns);
-    r.view = m.view;
-    r.segment.emplace(std::move(m.segment));
-  } catch (const Error& e) {
-    // No registry yet: no process ever attached; nobody to show.
-    if (e.value() != errc::not_found) throw;
-  }
-  return r;
-}
-
-detail::MappedQueue open_queue(const std::string& ns, const std::string& name, const Registry& reg) {
-  detail::MappedQueue q = detail::open_queue_segment(ns, name);
-  q.view.sessions = reg.sessions();
-  return q;
-}
-
-SessionInfo session_info(const Registry& reg, detail::Owner owner, std::uint64_t now_ns) {
-  SessionInfo s;
-  s.owner = owner;
-  s.state = "gone";
-  if (reg.sessions() == nullptr || owner == detail::kNoOwner) return s;
-  const detail::SessionEntry& e = reg.sessions()[detail::owner_index(owner)];
-  const detail::Word w = e.word.load(std::memory_order_acquire);
-  if (detail::session_generation(w) != detail::owner_generation(owner) ||
-      detail::session_state(w) == detail::SessionState::Free)
-    return s;
-  s.pid = detail::session_pid(w);
-  s.comm = detail::fixed_string(e.comm);
-  const std::uint64_t beat_ns = e.heartbeat_ns.load(std::memory_order_relaxed);
-  s.heartbeat_age_ms = age_ms(beat_ns, now_ns);
-  const std::uint64_t start = e.start_time.load(std::memory_order_acquire);
-  const auto pid = static_cast<pid_t>(s.pid);
-  // Start time 0: the session is being claimed; the pid alone tells.
-  const bool alive = start != 0 ? detail::process_alive(pid, start) : detail::process_start_time(pid) != 0;
-  if (detail::session_state(w) == detail::SessionState::Fenced)
-    s.state = "fenced";
-  else if (!alive)
-    s.state = "dead";
-  else if (detail::heartbeat_overdue(e, now_ns))
-    s.state = "hung";
-  else
-    s.state = "alive";
-  return s;
-}
-
-std::string roles_text(std::uint32_t roles) {
-  std::string r;
-  if ((roles & detail::kRoleProducer) != 0) r = "producer";
-  if ((roles & detail::kRoleConsumer) != 0) r += r.empty() ? "consumer" : ",consumer";
-  return r.empty() ? "-" : r;
+std::string roles_text(const admin::AttachmentStats& a) {
+  if (a.producer && a.consumer) return "producer,consumer";
+  if (a.producer) return "producer";
+  if (a.consumer) return "consumer";
+  return "-";
 }
 
 std::string age_text(std::optional<std::uint64_t> ms) {
@@ -107,28 +58,25 @@ std::string age_text(std::optional<std::uint64_t> ms) {
 
 namespace {
 
-std::string group_names(const detail::QueueView& q) {
+std::string group_names(const admin::Queue& q) {
   std::string names;
-  for (std::uint32_t g = 0; g < q.group_count; ++g)
-    names += (g == 0 ? "" : ", ") + detail::fixed_string(q.group_info(g).name);
+  for (std::uint32_t g = 0; g < q.group_count(); ++g) names += (g == 0 ? "" : ", ") + q.group_name(g);
   return names;
 }
 
 }  // namespace
 
-std::uint32_t group_index(const detail::QueueView& q, const std::string& queue, const std::string& group) {
-  const int g = detail::find_group(q, group);
-  if (g < 0)
-    throw Failure(kNotFound, fmt::format("queue '{}' has no consumer group '{}'; its groups: {}", queue, group,
-                                         group_names(q)));
-  return static_cast<std::uint32_t>(g);
+std::uint32_t group_index(const admin::Queue& q, const std::string& group) {
+  if (const std::optional<std::uint32_t> g = q.group_index(group)) return *g;
+  throw Failure(kNotFound, fmt::format("queue '{}' has no consumer group '{}'; its groups: {}", q.name(), group,
+                                       group_names(q)));
 }
 
-std::uint32_t choose_group(const detail::QueueView& q, const std::string& queue, const std::string& group) {
-  if (!group.empty()) return group_index(q, queue, group);
-  if (q.group_count == 1) return 0;
-  throw Failure(kUsage, fmt::format("queue '{}' has {} consumer groups ({}): choose one with --group", queue,
-                                    q.group_count, group_names(q)));
+std::uint32_t choose_group(const admin::Queue& q, const std::string& group) {
+  if (!group.empty()) return group_index(q, group);
+  if (q.group_count() == 1) return 0;
+  throw Failure(kUsage, fmt::format("queue '{}' has {} consumer groups ({}): choose one with --group", q.name(),
+                                    q.group_count(), group_names(q)));
 }
 
 bool valid_utf8(const std::byte* p, std::size_t n) noexcept {

@@ -20,18 +20,18 @@ std::optional<std::uint64_t> age_of(std::uint64_t commit_ns, std::uint64_t now_n
 
 }  // namespace
 
-const char* mode_text(const detail::GroupStats& g) noexcept {
-  return detail::delivery_name(g.at_most_once ? DeliveryMode::AtMostOnce : DeliveryMode::AtLeastOnce);
+const char* mode_text(const admin::GroupStats& g) noexcept {
+  return admin::delivery_name(g.at_most_once ? DeliveryMode::AtMostOnce : DeliveryMode::AtLeastOnce);
 }
 
-std::vector<ConsumerView> consumers_of(const detail::QueueStats& st, std::uint32_t g, const Registry& reg,
+std::vector<ConsumerView> consumers_of(const admin::QueueStats& st, std::uint32_t g, const admin::Namespace& reg,
                                        std::uint64_t now_ns) {
-  std::map<detail::Owner, ConsumerView> by_owner;
-  for (const detail::AttachmentStats& a : st.attachments)
-    if (((a.groups >> g) & 1U) != 0) by_owner[a.owner].session = session_info(reg, a.owner, now_ns);
-  for (const detail::HolderStats& h : st.groups[g].holders) {
+  std::map<admin::SessionId, ConsumerView> by_owner;
+  for (const admin::AttachmentStats& a : st.attachments)
+    if (((a.groups >> g) & 1U) != 0) by_owner[a.owner].session = reg.session(a.owner, now_ns);
+  for (const admin::HolderStats& h : st.groups[g].holders) {
     ConsumerView& c = by_owner[h.owner];
-    if (c.session.owner == detail::kNoOwner) c.session = session_info(reg, h.owner, now_ns);
+    if (c.session.id == admin::kNoSession) c.session = reg.session(h.owner, now_ns);
     c.leased = h.leased;
     c.oldest_commit_ns = h.oldest_commit_ns;
   }
@@ -41,8 +41,8 @@ std::vector<ConsumerView> consumers_of(const detail::QueueStats& st, std::uint32
   return out;
 }
 
-nlohmann::ordered_json stat_json(const std::string& ns, const std::string& name, const detail::QueueStats& st,
-                         const Registry& reg, std::uint64_t now_ns) {
+nlohmann::ordered_json stat_json(const std::string& ns, const std::string& name, const admin::QueueStats& st,
+                         const admin::Namespace& reg, std::uint64_t now_ns) {
   nlohmann::ordered_json j = {
       {"name", name},
       {"namespace", ns},
@@ -57,12 +57,12 @@ nlohmann::ordered_json stat_json(const std::string& ns, const std::string& name,
   };
   nlohmann::ordered_json groups = nlohmann::ordered_json::array();
   for (std::uint32_t g = 0; g < st.groups.size(); ++g) {
-    const detail::GroupStats& gs = st.groups[g];
+    const admin::GroupStats& gs = st.groups[g];
     nlohmann::ordered_json consumers = nlohmann::ordered_json::array();
     for (const ConsumerView& c : consumers_of(st, g, reg, now_ns))
-      consumers.push_back({{"session", c.session.owner},
+      consumers.push_back({{"session", c.session.id},
                            {"pid", c.session.pid},
-                           {"state", c.session.state},
+                           {"state", admin::liveness_name(c.session.liveness)},
                            {"leased", c.leased},
                            {"oldest_leased_age_ms", age_json(age_of(c.oldest_commit_ns, now_ns))},
                            {"heartbeat_age_ms", age_json(c.session.heartbeat_age_ms)}});
@@ -86,21 +86,21 @@ nlohmann::ordered_json stat_json(const std::string& ns, const std::string& name,
   }
   j["groups"] = std::move(groups);
   nlohmann::ordered_json sessions = nlohmann::ordered_json::array();
-  for (const detail::AttachmentStats& a : st.attachments) {
-    const SessionInfo s = session_info(reg, a.owner, now_ns);
+  for (const admin::AttachmentStats& a : st.attachments) {
+    const admin::SessionInfo s = reg.session(a.owner, now_ns);
     sessions.push_back({{"session", a.owner},
                         {"pid", s.pid},
                         {"comm", s.comm},
-                        {"role", roles_text(a.roles)},
+                        {"role", roles_text(a)},
                         {"heartbeat_age_ms", age_json(s.heartbeat_age_ms)},
-                        {"state", s.state}});
+                        {"state", admin::liveness_name(s.liveness)}});
   }
   j["sessions"] = std::move(sessions);
   return j;
 }
 
-std::string stat_text(const std::string& ns, const std::string& name, const detail::QueueStats& st,
-                      const Registry& reg, std::uint64_t now_ns) {
+std::string stat_text(const std::string& ns, const std::string& name, const admin::QueueStats& st,
+                      const admin::Namespace& reg, std::uint64_t now_ns) {
   std::string out = fmt::format(
       "queue {} (namespace {}): capacity {}, slot size {} B, free {}, loaned {}{}, dead letters {}/{}\n\n", name, ns,
       st.capacity, st.slot_size, st.free, st.loaned,
@@ -108,7 +108,7 @@ std::string stat_text(const std::string& ns, const std::string& name, const deta
   std::vector<std::vector<std::string>> rows{{"GROUP", "MODE", "READY", "PENDING", "LEASED", "LAG", "DELIVERED",
                                               "ACKED", "REDELIVERED", "EXPIRED", "RECOVERED", "DROPPED", "DEAD",
                                               "OLDEST UNACKED"}};
-  for (const detail::GroupStats& g : st.groups)
+  for (const admin::GroupStats& g : st.groups)
     rows.push_back({g.name, mode_text(g), std::to_string(g.ready), std::to_string(g.pending),
                     std::to_string(g.leased), std::to_string(g.lag), std::to_string(g.delivered),
                     std::to_string(g.acked), std::to_string(g.redelivered), std::to_string(g.expired),
@@ -119,18 +119,18 @@ std::string stat_text(const std::string& ns, const std::string& name, const deta
       {"GROUP", "SESSION", "PID", "COMMAND", "LEASED", "OLDEST LEASED", "HEARTBEAT", "STATE"}};
   for (std::uint32_t g = 0; g < st.groups.size(); ++g)
     for (const ConsumerView& c : consumers_of(st, g, reg, now_ns))
-      consumers.push_back({st.groups[g].name, std::to_string(c.session.owner), std::to_string(c.session.pid),
+      consumers.push_back({st.groups[g].name, std::to_string(c.session.id), std::to_string(c.session.pid),
                            c.session.comm.empty() ? "-" : c.session.comm, std::to_string(c.leased),
                            age_text(age_of(c.oldest_commit_ns, now_ns)), age_text(c.session.heartbeat_age_ms),
-                           c.session.state});
+                           admin::liveness_name(c.session.liveness)});
   out += "\nconsumers:\n";
   out += consumers.size() > 1 ? table(consumers) : "  none\n";
 
   std::vector<std::vector<std::string>> sessions{{"SESSION", "PID", "COMMAND", "ROLE", "HEARTBEAT", "STATE"}};
-  for (const detail::AttachmentStats& a : st.attachments) {
-    const SessionInfo s = session_info(reg, a.owner, now_ns);
+  for (const admin::AttachmentStats& a : st.attachments) {
+    const admin::SessionInfo s = reg.session(a.owner, now_ns);
     sessions.push_back({std::to_string(a.owner), std::to_string(s.pid), s.comm.empty() ? "-" : s.comm,
-                        roles_text(a.roles), age_text(s.heartbeat_age_ms), s.state});
+                        roles_text(a), age_text(s.heartbeat_age_ms), admin::liveness_name(s.liveness)});
   }
   out += "\nsessions attached:\n";
   out += sessions.size() > 1 ? table(sessions) : "  none\n";

@@ -9,29 +9,29 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
-#include "core/inspect.hpp"
+#include "shmq/admin/report.hpp"
 
 namespace shmq::cli {
 
 // One consumer of a group as stat shows it: a session that consumes the group
 // (its attachment says so) or holds leases of it (perhaps a dead one).
 struct ConsumerView {
-  SessionInfo session;
+  admin::SessionInfo session;
   std::uint32_t leased = 0;
   std::uint64_t oldest_commit_ns = 0;
 };
-std::vector<ConsumerView> consumers_of(const detail::QueueStats& st, std::uint32_t g, const Registry& reg,
+std::vector<ConsumerView> consumers_of(const admin::QueueStats& st, std::uint32_t g, const admin::Namespace& reg,
                                        std::uint64_t now_ns);
 
 // "at-least-once" | "at-most-once"
-const char* mode_text(const detail::GroupStats& g) noexcept;
+const char* mode_text(const admin::GroupStats& g) noexcept;
 
 // stat QUEUE --json: {"name","namespace","capacity","slot_size","free",...,"groups":[...],"sessions":[...]}
-nlohmann::ordered_json stat_json(const std::string& ns, const std::string& name, const detail::QueueStats& st,
-                         const Registry& reg, std::uint64_t now_ns);
+nlohmann::ordered_json stat_json(const std::string& ns, const std::string& name, const admin::QueueStats& st,
+                         const admin::Namespace& reg, std::uint64_t now_ns);
 // stat QUEUE: the same for people.
-std::string stat_text(const std::string& ns, const std::string& name, const detail::QueueStats& st,
-                      const Registry& reg, std::uint64_t now_ns);
+std::string stat_text(const std::string& ns, const std::string& name, const admin::QueueStats& st,
+                      const admin::Namespace& reg, std::uint64_t now_ns);
 
 // Columns padded to the widest cell; the first row is the header.
 std::string table(const std::vector<std::vector<std::string>>& rows);

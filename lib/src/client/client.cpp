@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "client/client_state.hpp"
-#include "control/control_client.hpp"
+#include "shmq/admin/control.hpp"
 #include "core/recovery.hpp"
 #include "os/wait.hpp"
 
@@ -93,31 +93,31 @@ Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 
 QueueCreatedBy Client::create_queue(const std::string& name, const QueueConfig& config) {
-  const detail::ControlRequest request{detail::ControlOp::Create, name, config};
-  if (const auto reply = detail::call_daemon(state_->ns, request, state_->options.daemon_timeout)) {
+  const admin::ControlRequest request{admin::ControlOp::Create, name, config};
+  if (const auto reply = admin::call_daemon(state_->ns, request, state_->options.daemon_timeout)) {
     if (!reply->ok) throw Error(reply->code, reply->error);
     return QueueCreatedBy::Daemon;
   }
-  if (state_->options.require_daemon) throw detail::no_daemon_error(state_->ns);
+  if (state_->options.require_daemon) throw admin::no_daemon_error(state_->ns);
   (void)detail::create_queue_segment(state_->ns, name, config);  // no daemon
   return QueueCreatedBy::Directly;
 }
 
 bool Client::delete_queue(const std::string& name) {
-  const detail::ControlRequest request{detail::ControlOp::Delete, name, {}};
-  if (const auto reply = detail::call_daemon(state_->ns, request, state_->options.daemon_timeout)) {
+  const admin::ControlRequest request{admin::ControlOp::Delete, name, {}};
+  if (const auto reply = admin::call_daemon(state_->ns, request, state_->options.daemon_timeout)) {
     if (reply->ok) return true;
     if (reply->code == errc::not_found) return false;
     throw Error(reply->code, reply->error);
   }
-  if (state_->options.require_daemon) throw detail::no_daemon_error(state_->ns);
+  if (state_->options.require_daemon) throw admin::no_daemon_error(state_->ns);
   return detail::remove_queue_segment(state_->ns, name);  // no daemon
 }
 
 std::uint64_t Client::purge_queue(const std::string& name) {
-  const detail::ControlRequest request{detail::ControlOp::Purge, name, {}};
-  const auto reply = detail::call_daemon(state_->ns, request, state_->options.daemon_timeout);
-  if (!reply) throw detail::no_daemon_error(state_->ns);
+  const admin::ControlRequest request{admin::ControlOp::Purge, name, {}};
+  const auto reply = admin::call_daemon(state_->ns, request, state_->options.daemon_timeout);
+  if (!reply) throw admin::no_daemon_error(state_->ns);
   if (!reply->ok) throw Error(reply->code, reply->error);
   return reply->purged;
 }

@@ -1,4 +1,4 @@
-#include "control/control_client.hpp"
+#include "shmq/admin/control.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -11,7 +11,7 @@
 
 #include "os/os.hpp"
 
-namespace shmq::detail {
+namespace shmq::admin {
 
 namespace {
 
@@ -106,4 +106,4 @@ std::optional<ControlReply> call_daemon(const std::string& ns, const ControlRequ
   }
 }
 
-}  // namespace shmq::detail
+}  // namespace shmq::admin

@@ -1,6 +1,6 @@
 // The control protocol's JSON encoding (nlohmann_json, header-only and kept
 // out of the header: neither side's other files see it).
-#include "control/control_protocol.hpp"
+#include "shmq/admin/control.hpp"
 
 #include <cstdio>
 #include <limits>
@@ -11,7 +11,7 @@
 #include "os/os.hpp"
 #include "os/queue_segment.hpp"
 
-namespace shmq::detail {
+namespace shmq::admin {
 
 namespace {
 
@@ -85,7 +85,7 @@ GroupConfig parse_group(const json& g, std::size_t i) {
   c.name = string_field(g, path, "name");
   if (field(g, "delivery") != nullptr) {
     const std::string d = string_field(g, path, "delivery");
-    const std::optional<DeliveryMode> mode = delivery_from_name(d);
+    const std::optional<DeliveryMode> mode = detail::delivery_from_name(d);
     if (!mode) bad(path + R"(.delivery must be "at-least-once" or "at-most-once" (got ")" + d + "\")");
     c.mode = *mode;
   }
@@ -111,7 +111,7 @@ QueueConfig parse_config(const json& c) {
   if (const json* v = field(c, "groups")) {
     if (!v->is_array()) bad("config.groups must be an array, not " + type_of(*v));
     if (v->size() > 1024) bad("config.groups lists " + std::to_string(v->size()) + " groups (at most " +
-                               std::to_string(kMaxGroups) + ")");
+                               std::to_string(detail::kMaxGroups) + ")");
     q.groups.clear();
     for (std::size_t i = 0; i < v->size(); ++i) q.groups.push_back(parse_group((*v)[i], i));
   }
@@ -120,7 +120,7 @@ QueueConfig parse_config(const json& c) {
 
 }  // namespace
 
-std::string control_socket_path(const std::string& ns) { return shm_path(namespace_prefix(ns) + "shmqd.sock"); }
+std::string control_socket_path(const std::string& ns) { return detail::shm_path(detail::namespace_prefix(ns) + "shmqd.sock"); }
 
 const char* op_name(ControlOp op) noexcept {
   switch (op) {
@@ -169,11 +169,11 @@ std::string encode_request(const ControlRequest& r) {
     json groups = json::array();
     for (const GroupConfig& g : r.config.groups)
       groups.push_back({{"name", g.name},
-                        {"delivery", delivery_name(g.mode)},
+                        {"delivery", detail::delivery_name(g.mode)},
                         {"max_deliveries", g.max_deliveries},
                         {"lease_timeout_ms", g.lease_timeout.count()}});
     j["config"] = {{"capacity", r.config.capacity},   {"slot_size", r.config.slot_size},
-                   {"dlq_capacity", r.config.dlq_capacity}, {"mode", octal(r.config.mode)},
+                   {"dlq_capacity", r.config.dlq_capacity}, {"mode", detail::octal(r.config.mode)},
                    {"groups", std::move(groups)}};
   }
   return dump(j);
@@ -257,4 +257,4 @@ ControlReply decode_reply(std::string_view text) {
   return r;
 }
 
-}  // namespace shmq::detail
+}  // namespace shmq::admin

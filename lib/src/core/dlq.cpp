@@ -38,7 +38,7 @@ std::vector<DeadLetter> list_dead_letters(const QueueView& q) {
     d.dead_ms = e.dead_ms;
     d.group = e.group;
     d.delivery_count = e.delivery_count;
-    d.reason = static_cast<DeadLetterReason>(e.reason);
+    d.reason = e.reason;
     d.replaying = word_owner(before);
     const std::uint32_t length = q.dlq_payload_length(i);
     // assign, not memcpy: an empty message leaves data() nullptr, and

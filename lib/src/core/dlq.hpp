@@ -32,21 +32,12 @@
 
 #include "layout/layout.hpp"
 #include "layout/queue_view.hpp"
+#include "shmq/admin/report.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::detail {
 
-struct DeadLetter {
-  std::uint32_t index = 0;  // entry in the dead-letter area
-  std::uint64_t id = 0;
-  std::uint64_t commit_ns = 0;  // CLOCK_MONOTONIC of the original commit
-  std::uint64_t dead_ms = 0;    // CLOCK_MONOTONIC ms when it was dead-lettered
-  std::uint32_t group = 0;      // the group that gave up on it
-  std::uint32_t delivery_count = 0;
-  DeadLetterReason reason = DeadLetterReason::MaxDeliveries;
-  Owner replaying = kNoOwner;   // a replay holds it (maybe one that died)
-  std::vector<std::byte> data;
-};
+using admin::DeadLetter;  // shmq/admin/report.hpp
 
 // Every Full entry, by index. Copies are checked against the entry word after
 // they are taken (an entry freed and refilled meanwhile is left out).

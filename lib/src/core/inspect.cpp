@@ -129,7 +129,9 @@ QueueStats queue_stats(const QueueView& q) {
     const Attachment& a = q.attachments[i];
     const Owner owner = a.owner.load(kAcquire);
     if (owner == kNoOwner) continue;
-    st.attachments.push_back({owner, a.roles.load(kRelaxed), a.groups.load(kRelaxed)});
+    const std::uint32_t roles = a.roles.load(kRelaxed);
+    st.attachments.push_back(
+        {owner, (roles & kRoleProducer) != 0, (roles & kRoleConsumer) != 0, a.groups.load(kRelaxed)});
   }
   return st;
 }

@@ -443,42 +443,7 @@ void futex_wake_all(const std::uint32_t* word) noexcept {
   ::syscall(SYS_futex, const_cast<std::uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 
-// ---- processes and time ----------------------------------------------------
-
-namespace {
-std::uint64_t to_ns(const timespec& t) noexcept {
-  return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000U + static_cast<std::uint64_t>(t.tv_nsec);
-}
-}  // namespace
-
-std::uint64_t monotonic_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return to_ns(ts);
-}
-
-std::uint64_t realtime_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return to_ns(ts);
-}
-
-std::uint64_t thread_cpu_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return to_ns(ts);
-}
-
-std::uint64_t monotonic_ms_not_before() noexcept {
-  static const std::uint64_t resolution_ns = [] {
-    timespec r{};
-    ::clock_getres(CLOCK_MONOTONIC_COARSE, &r);
-    return to_ns(r);
-  }();
-  timespec t{};
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
-  return (to_ns(t) + resolution_ns + 999'999) / 1'000'000;
-}
+// ---- processes ------------------------------------------------------------
 
 std::uint64_t process_start_time(pid_t pid) noexcept {
   const auto st = read_proc_stat(pid);
@@ -490,11 +455,6 @@ bool process_alive(pid_t pid, std::uint64_t start_time) noexcept {
   // 'Z' zombie, 'X'/'x' dead: exited, only not reaped yet.
   return st && st->start_time == start_time && st->state != 'Z' && st->state != 'X' &&
          st->state != 'x';
-}
-
-int pidfd_open(pid_t pid) noexcept {
-  if (pid <= 0) return -1;
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
 }
 
 std::string process_name(pid_t pid) {
@@ -520,14 +480,6 @@ std::string printable(std::string_view s) {
   }
   if (s.size() > kMax) out += "...";
   return out;
-}
-
-std::string errno_text(int err) {
-  return std::generic_category().message(err) + std::string(" (errno ") + std::to_string(err) + ")";
-}
-
-UniqueFd::~UniqueFd() {
-  if (fd_ >= 0) ::close(fd_);
 }
 
 std::string octal(unsigned mode) {

@@ -15,7 +15,19 @@
 
 #include <sys/types.h>
 
+#include "shmq/admin/system.hpp"
+
 namespace shmq::detail {
+
+// Clocks, pidfd_open, errno text and UniqueFd: shared with the programs.
+using admin::cpu_relax;
+using admin::errno_text;
+using admin::monotonic_ms_not_before;
+using admin::monotonic_ns;
+using admin::pidfd_open;
+using admin::realtime_ns;
+using admin::thread_cpu_ns;
+using admin::UniqueFd;
 
 // ---- names -----------------------------------------------------------------
 
@@ -33,21 +45,7 @@ std::string resolve_namespace(const std::string& explicit_ns);
 // Permission bits as people write them: "0640".
 std::string octal(unsigned mode);
 
-// "No such file or directory (errno 2)": an errno for a message.
-std::string errno_text(int err);
 
-// A file descriptor closed on destruction.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) noexcept : fd_(fd) {}
-  ~UniqueFd();
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  [[nodiscard]] int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
 
 // A value from outside (a name, a request) as it may appear in a message or a
 // log line: non-printable bytes as \xNN, cut after 80 bytes, so it cannot
@@ -164,22 +162,7 @@ void futex_wait(const std::uint32_t* word, std::uint32_t expected,
 // Wakes every waiter on `word`.
 void futex_wake_all(const std::uint32_t* word) noexcept;
 
-// ---- processes and time ----------------------------------------------------
-
-// CLOCK_MONOTONIC in nanoseconds (same clock in every process of the host).
-std::uint64_t monotonic_ns() noexcept;
-
-// CLOCK_REALTIME in nanoseconds: wall-clock times shown to people.
-std::uint64_t realtime_ns() noexcept;
-
-// CPU time of the calling thread in nanoseconds: what a piece of work cost,
-// without the time the thread waited to be scheduled.
-std::uint64_t thread_cpu_ns() noexcept;
-
-// A cheap reading of CLOCK_MONOTONIC in milliseconds that is never behind the
-// precise clock (CLOCK_MONOTONIC_COARSE plus its resolution): for lease
-// deadlines, which must not run out early.
-std::uint64_t monotonic_ms_not_before() noexcept;
+// ---- processes -------------------------------------------------------------
 
 // The process's start time in clock ticks since boot (field 22 of
 // /proc/<pid>/stat), 0 if the process does not exist. pid + start time names a
@@ -189,9 +172,6 @@ std::uint64_t process_start_time(pid_t pid) noexcept;
 // True if a process with this pid and start time exists (not a zombie).
 bool process_alive(pid_t pid, std::uint64_t start_time) noexcept;
 
-// pidfd_open(2): a descriptor that becomes readable when the process exits.
-// Returns -1 if the process is gone. The caller closes it.
-int pidfd_open(pid_t pid) noexcept;
 
 // The short command name of a process (/proc/<pid>/comm), "" if unknown.
 std::string process_name(pid_t pid);

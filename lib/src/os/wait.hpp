@@ -48,13 +48,6 @@ void set_park_slice(std::chrono::nanoseconds slice) noexcept;
 inline constexpr std::chrono::nanoseconds park_slice() noexcept { return kParkSlice; }
 #endif
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 // Wakes everyone parked on `futex` if anyone is.
 inline void notify(std::atomic<std::uint32_t>& futex, const ParkedLanes& lanes) noexcept {

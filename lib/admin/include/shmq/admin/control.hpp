@@ -1,6 +1,6 @@
 // The control protocol between shmqd and its clients (libshmq's Client,
-// shmq-cli): one definition of the socket, the messages and their encoding,
-// used by both sides.
+// shmq-cli, shmq-chaos): one definition of the socket, the messages and their
+// encoding, used by both sides, and the client end of the socket.
 //
 // Socket
 //   A Unix domain socket, SOCK_SEQPACKET, at /dev/shm/shmq.<ns>.shmqd.sock
@@ -56,7 +56,7 @@
 #include "shmq/config.hpp"
 #include "shmq/error.hpp"
 
-namespace shmq::detail {
+namespace shmq::admin {
 
 inline constexpr std::size_t kMaxControlMessage = std::size_t{64} * 1024;
 inline constexpr std::chrono::seconds kControlIdleTimeout{5};
@@ -102,4 +102,22 @@ std::string encode_reply(const ControlReply& r);
 // Throws Error(errc::system_error) if `text` is not a reply.
 ControlReply decode_reply(std::string_view text);
 
-}  // namespace shmq::detail
+// ---- the client end: one request, one reply, bounded in time ---------------
+
+inline constexpr std::chrono::milliseconds kDefaultDaemonTimeout{10'000};
+
+// Sends `request` to the shmqd of namespace `ns` and returns its reply (ok or
+// not). std::nullopt when no shmqd listens: the socket file is missing
+// (ENOENT) or nobody accepts on it (ECONNREFUSED: a dead daemon's leftover).
+// Connect, send and receive together take at most `timeout`; past it throws
+// Error(errc::timeout) (a stopped or stuck daemon never hangs the caller).
+// Other failures throw Error: permission_denied (the socket refuses this
+// user), daemon_unavailable (the daemon hung up without a reply),
+// system_error (a socket call failed; the message names it).
+std::optional<ControlReply> call_daemon(const std::string& ns, const ControlRequest& request,
+                                        std::chrono::milliseconds timeout = kDefaultDaemonTimeout);
+
+// errc::daemon_unavailable: "no shmqd in namespace X: start `shmqd --namespace X`".
+Error no_daemon_error(const std::string& ns);
+
+}  // namespace shmq::admin
