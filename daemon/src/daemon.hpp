@@ -2,7 +2,7 @@
 // queues it created or adopted, the mapped registry, and the event loop
 // everything else plugs into.
 //
-// Life cycle (main.cpp):
+// Life cycle (run.cpp):
 //   Daemon d(ns, config);  // blocks SIGTERM/SIGINT/SIGHUP into the loop
 //   d.start();             // lock, queues, registry; throws if any fails
 //   ...report ready to a daemonizing parent...
