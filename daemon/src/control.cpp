@@ -106,10 +106,11 @@ void set_owner(const std::string& path, uid_t uid, gid_t gid) {
 
 }  // namespace
 
-ControlServer::ControlServer(EventLoop& loop, std::string ns, const DaemonConfig& config)
+ControlServer::ControlServer(EventLoop& loop, std::string ns, const DaemonConfig& config, QueueSet& queues)
     : loop_(loop),
       ns_(std::move(ns)),
       config_(config),
+      queues_(queues),
       path_(admin::control_socket_path(ns_)),
       buffer_(admin::kMaxControlMessage),
       self_(std::make_shared<ControlServer*>(this)) {
@@ -312,6 +313,8 @@ ControlReply ControlServer::create(const Peer& peer, const ControlRequest& r) {
     detail::remove_queue_segment(ns_, r.queue);
     throw;
   }
+  // Watched before the requester hears of it, so its leases expire on time.
+  (void)queues_.refresh(r.queue);
   return ok_reply();
 }
 
@@ -337,18 +340,19 @@ ControlReply ControlServer::remove(const Peer& peer, const ControlRequest& r) {
   authorise(peer, r);
   if (!detail::remove_queue_segment(ns_, r.queue))
     throw detail::queue_not_found(ns_, r.queue);
+  (void)queues_.refresh(r.queue);  // unmapped: its memory goes with the last other process's mapping
   return ok_reply();
 }
 
 ControlReply ControlServer::purge(const Peer& peer, const ControlRequest& r) {
   authorise(peer, r);
-  const detail::MappedQueue m = detail::open_queue_segment(ns_, r.queue);
-  const detail::PurgeResult dropped = detail::purge(m.view);
+  const detail::QueueView& view = queues_.get(r.queue).mapped.view;
+  const detail::PurgeResult dropped = detail::purge(view);
   // Slots came free: wake producers parked on a full queue.
-  detail::notify(m.view.hot->space_futex, m.view.hot->producers_parked);
+  detail::notify(view.hot->space_futex, view.hot->producers_parked);
   ControlReply reply = ok_reply();
   reply.purged = dropped.total();
-  const QueueConfig config = detail::config_of(m.view);
+  const QueueConfig config = detail::config_of(view);
   for (std::uint32_t g = 0; g < dropped.group_count; ++g)
     reply.groups.push_back({config.groups[g].name, dropped.ready[g], dropped.pending[g]});
   return reply;

@@ -33,6 +33,7 @@
 #include "config.hpp"
 #include "shmq/admin/control.hpp"
 #include "event_loop.hpp"
+#include "queue_set.hpp"
 
 namespace shmq::daemon {
 
@@ -43,8 +44,10 @@ class ControlServer {
   // Creates the socket at control_socket_path(ns) (replacing a stale one: the
   // caller holds the instance lock, so no live daemon owns it), mode 0666, and
   // registers on `loop`. Throws shmq::Error if the socket cannot be made.
-  // `config` must outlive the server (owner groups of configured queues).
-  ControlServer(EventLoop& loop, std::string ns, const DaemonConfig& config);
+  // `config` (owner groups of configured queues) and `queues` (the daemon's
+  // mapped queues: purge goes through them, and a queue created or deleted
+  // here is mapped or unmapped at once) must outlive the server.
+  ControlServer(EventLoop& loop, std::string ns, const DaemonConfig& config, QueueSet& queues);
   // Closes every connection and removes the socket file (clients then fall
   // back to direct segment access).
   ~ControlServer();
@@ -86,6 +89,7 @@ class ControlServer {
   EventLoop& loop_;
   const std::string ns_;
   const DaemonConfig& config_;
+  QueueSet& queues_;
   std::string path_;
   int listen_fd_ = -1;
   bool accepting_ = true;  // false while accept fails for want of descriptors

@@ -102,7 +102,8 @@ void report_ready(int fd) {
 
 }  // namespace
 
-Daemon::Daemon(std::string ns, DaemonConfig config) : ns_(std::move(ns)), config_(std::move(config)) {
+Daemon::Daemon(std::string ns, DaemonConfig config)
+    : ns_(std::move(ns)), config_(std::move(config)), queues_(ns_) {
   loop_.handle_signals({SIGTERM, SIGINT, SIGHUP}, [this](int signo) {
     if (signo == SIGHUP) {
       spdlog::info("SIGHUP ignored: shmqd does not reload its config; restart it to apply a new one");
@@ -124,11 +125,10 @@ void Daemon::start() {
     for (const QueueDefinition& q : config_.queues)
       if (ensure_queue(q)) created.push_back(q.name);
     map_registry();
-    control_ = std::make_unique<ControlServer>(loop_, ns_, config_);
+    control_ = std::make_unique<ControlServer>(loop_, ns_, config_, queues_);
   } catch (...) {
     // Do not start half-way: what this start created goes again (the queues
     // are seconds old; a process that mapped one keeps its mapping).
-    queues_.clear();
     for (const std::string& name : created) {
       try {
         detail::remove_queue_segment(ns_, name);
@@ -139,7 +139,7 @@ void Daemon::start() {
     }
     throw;
   }
-  watchdog_ = std::make_unique<Watchdog>(loop_, ns_, config_, registry_);
+  watchdog_ = std::make_unique<Watchdog>(loop_, ns_, config_, registry_, queues_);
 }
 
 void Daemon::check_can_create() const {
@@ -164,8 +164,8 @@ void Daemon::check_can_create() const {
 bool Daemon::ensure_queue(const QueueDefinition& q) {
   const std::string path = detail::shm_path(detail::queue_segment_name(ns_, q.name));
   try {
-    detail::MappedQueue mapped = detail::create_queue_segment(ns_, q.name, q.config);
-    queues_.insert_or_assign(q.name, std::move(mapped));
+    // The set maps it with the others (Watchdog: QueueSet::refresh).
+    (void)detail::create_queue_segment(ns_, q.name, q.config);
   } catch (const Error& e) {
     if (e.value() != errc::already_exists) throw;
     adopt_queue(q);
@@ -175,7 +175,6 @@ bool Daemon::ensure_queue(const QueueDefinition& q) {
     // The owner stays (root when shmqd runs as root); only the group changes.
     if (::fchownat(AT_FDCWD, path.c_str(), static_cast<uid_t>(-1), *q.owner_group, AT_SYMLINK_NOFOLLOW) != 0) {
       const int err = errno;
-      queues_.erase(q.name);
       detail::remove_queue_segment(ns_, q.name);
       throw Error(errc::permission_denied, "cannot give " + path + " to group " + q.owner_group_name + ": " +
                                                std::generic_category().message(err) + "; run shmqd as root or as a member of the group");
@@ -190,17 +189,16 @@ bool Daemon::ensure_queue(const QueueDefinition& q) {
 void Daemon::adopt_queue(const QueueDefinition& q) {
   const std::string path = detail::shm_path(detail::queue_segment_name(ns_, q.name));
   try {
-    detail::MappedQueue mapped = detail::open_queue_segment(ns_, q.name);
+    const QueueSet::Queue& mapped = queues_.get(q.name);
     struct stat st {};
     const bool have_stat = ::stat(path.c_str(), &st) == 0;
-    const std::string diff = differences(q, detail::config_of(mapped.view), have_stat ? &st : nullptr);
+    const std::string diff = differences(q, detail::config_of(mapped.mapped.view), have_stat ? &st : nullptr);
     if (diff.empty())
       spdlog::info("adopted queue {} (it exists, as configured)", q.name);
     else
       spdlog::warn("queue {} exists with other settings than the config; keeping the existing one: {}. To apply "
                    "the config, delete the queue (its messages go with it) and restart shmqd",
                    q.name, diff);
-    queues_.insert_or_assign(q.name, std::move(mapped));
   } catch (const Error& e) {
     // One unusable segment must not keep the watchdog from the others.
     spdlog::error("queue {} exists but cannot be used: {}; it is left as it is (`shmq-cli gc` or `shmq-cli delete "
@@ -231,7 +229,7 @@ void Daemon::share_registry() const {
 void Daemon::run(int ready_fd) {
   notify_systemd("READY=1");
   // The watchdog's count: every queue of the namespace, not only the configured ones.
-  spdlog::info("{} namespace {}, {} queues, pid {}", detail::kShmqdReadyLine, ns_, watchdog_->queue_count(), ::getpid());
+  spdlog::info("{} namespace {}, {} queues, pid {}", detail::kShmqdReadyLine, ns_, queues_.size(), ::getpid());
   if (ready_fd >= 0) report_ready(ready_fd);
   loop_.run();
   notify_systemd("STOPPING=1");

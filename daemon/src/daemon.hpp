@@ -1,6 +1,7 @@
 // The shmqd process of one namespace: its config, the instance lock, the
-// queues it created or adopted, the mapped registry, and the event loop
-// everything else plugs into.
+// mapped queues (queue_set.hpp: the one owner of those mappings, lent to the
+// parts below), the mapped registry, and the event loop everything else
+// plugs into.
 //
 // Life cycle (run.cpp):
 //   Daemon d(ns, config);  // blocks SIGTERM/SIGINT/SIGHUP into the loop
@@ -14,7 +15,6 @@
 // heartbeats and lease deadlines, a pidfd per session for deaths).
 #pragma once
 
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +25,7 @@
 #include "instance_lock.hpp"
 #include "os/os.hpp"
 #include "os/queue_segment.hpp"
+#include "queue_set.hpp"
 #include "watchdog.hpp"
 
 namespace shmq::daemon {
@@ -61,13 +62,11 @@ class Daemon {
   [[nodiscard]] const DaemonConfig& config() const noexcept { return config_; }
   // The session table (valid after start()).
   [[nodiscard]] const detail::RegistryView& registry() const noexcept { return registry_; }
-  // The configured queues, mapped (valid after start()); a queue that could
-  // not be opened (corrupt, another version) is missing, with an error logged.
-  [[nodiscard]] const std::map<std::string, detail::MappedQueue>& queues() const noexcept { return queues_; }
 
  private:
   void check_can_create() const;
-  // Creates `q` or adopts the existing segment. True if this call created it.
+  // Creates `q` or adopts the existing segment (maps it, to compare it with
+  // the config). True if this call created it.
   bool ensure_queue(const QueueDefinition& q);
   void adopt_queue(const QueueDefinition& q);
   void map_registry();
@@ -77,9 +76,9 @@ class Daemon {
   const DaemonConfig config_;
   EventLoop loop_;
   std::optional<InstanceLock> lock_;
-  std::map<std::string, detail::MappedQueue> queues_;
   std::optional<detail::MappedRegistry> mapped_registry_;
   detail::RegistryView registry_;
+  QueueSet queues_;  // before the parts that borrow it: it outlives them
 
   std::unique_ptr<Watchdog> watchdog_;
   std::unique_ptr<ControlServer> control_;

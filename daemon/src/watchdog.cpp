@@ -8,7 +8,6 @@
 #include <utility>
 #include <vector>
 
-#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -71,12 +70,14 @@ std::string session_name(std::uint32_t index, Owner owner, std::uint32_t pid, co
 
 }  // namespace
 
-Watchdog::Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, const detail::RegistryView& registry)
+Watchdog::Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, const detail::RegistryView& registry,
+                   QueueSet& queues)
     : loop_(loop),
       ns_(std::move(ns)),
       registry_(registry),
       scan_period_(config.scan_period),
       idle_period_(std::max(config.scan_period, kIdlePeriod)),
+      queues_(queues),
       // A queue created or removed: look at the list on the next tick (at
       // most one look a tick, however many names a neighbour creates).
       shm_watch_(loop, detail::namespace_prefix(ns_) + "q.", [this] { next_refresh_ns_ = 0; }) {
@@ -94,16 +95,19 @@ Watchdog::Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, 
     throw Error(errc::system_error, std::string("the watchdog cannot make its timer: timerfd_create: ") +
                                         std::generic_category().message(err));
   }
+  loop_.watch(timer_fd_, [this] { on_timer(); });
+  // Nothing below throws: the set never calls a watchdog that was not made.
+  queues_.set_listener(this);
   refresh_queues();
   spdlog::info("watchdog: session {}.{}, scanning every {} ms, {} queues", detail::owner_index(me_),
                detail::owner_generation(me_), config.scan_period.count(), queues_.size());
-  loop_.watch(timer_fd_, [this] { on_timer(); });
   scan();  // what dead processes left is recovered before shmqd reports ready; arms the timer
 }
 
 Watchdog::~Watchdog() {
   for (std::uint32_t i = 0; i < detail::kMaxSessions; ++i) untrack(i);
-  for (auto& [name, q] : queues_) detach(q);
+  for (auto& [name, q] : queues_) unmapping(name, q);
+  queues_.set_listener(nullptr);
   loop_.unwatch(timer_fd_);
   ::close(timer_fd_);
   detail::release_session(registry_, me_);
@@ -363,69 +367,21 @@ void Watchdog::expire(std::uint64_t now_ns) noexcept {
 }
 
 void Watchdog::refresh_queues() noexcept {
-  next_refresh_ns_ = detail::monotonic_ns() + ns_of(kRefreshPeriod);
-  try {
-    const std::vector<std::string> names = detail::list_queue_names(ns_);
-    for (auto it = queues_.begin(); it != queues_.end();) {
-      if (std::binary_search(names.begin(), names.end(), it->first)) {
-        ++it;
-        continue;
-      }
-      spdlog::debug("queue {} was deleted: unmapped", it->first);
-      detach(it->second);
-      it = queues_.erase(it);
-    }
-    std::erase_if(unusable_, [&](const auto& u) { return !std::binary_search(names.begin(), names.end(), u.first); });
-    for (const std::string& name : names) {
-      struct stat st {};
-      if (::stat(detail::shm_path(detail::queue_segment_name(ns_, name)).c_str(), &st) != 0) continue;  // just deleted
-      const auto it = queues_.find(name);
-      if (it != queues_.end()) {
-        if (it->second.device == st.st_dev && it->second.inode == st.st_ino) continue;
-        spdlog::debug("queue {} was deleted and created again: mapping the new one", name);
-        detach(it->second);
-        queues_.erase(it);
-      }
-      try {
-        map_queue(name, st.st_dev, st.st_ino);
-        unusable_.erase(name);
-      } catch (const Error& e) {
-        // At first most likely a creation in progress: looked at again every
-        // tick. Still unusable after kRefreshPeriod, it is a segment that
-        // needs a human: said once, then looked at once a refresh period.
-        const std::uint64_t now = detail::monotonic_ns();
-        Unusable& u = unusable_.try_emplace(name, Unusable{now, false}).first->second;
-        if (now - u.since_ns < ns_of(kRefreshPeriod)) {
-          next_refresh_ns_ = std::min(next_refresh_ns_, now + ns_of(scan_period_));
-        } else if (!u.logged) {
-          u.logged = true;
-          spdlog::error("queue {} cannot be watched: {}; `shmq-cli gc` or `shmq-cli delete {}` removes it", name,
-                        e.what(), name);
-        }
-      }
-    }
-  } catch (const std::exception& e) {
-    spdlog::error("cannot list the queues of namespace {}: {}", ns_, e.what());
-  }
+  const std::uint64_t now = detail::monotonic_ns();
+  next_refresh_ns_ = now + ns_of(kRefreshPeriod);
+  // A queue that failed to open is most likely being created: the next tick looks again.
+  if (queues_.refresh()) next_refresh_ns_ = std::min(next_refresh_ns_, now + ns_of(scan_period_));
 }
 
-void Watchdog::map_queue(const std::string& name, std::uint64_t device, std::uint64_t inode) {
-  Queue q{detail::open_queue_segment(ns_, name), device, inode, 0};
-  // The name may have moved to a new segment between stat and open: the
-  // next refresh maps it then.
-  struct stat st {};
-  if (::stat(detail::shm_path(detail::queue_segment_name(ns_, name)).c_str(), &st) != 0 || st.st_dev != device ||
-      st.st_ino != inode)
-    return;
+void Watchdog::mapped(const std::string& name, QueueSet::Queue& q) noexcept {
   q.mapped.view.sessions = registry_.sessions;
   // The daemon uses the queue (dead-letter moves): a shmqd killed in the
   // middle of one is recovered here by the next.
   detail::attach(q.mapped.view, me_);
   spdlog::debug("watching queue {}", name);
-  queues_.insert_or_assign(name, std::move(q));
 }
 
-void Watchdog::detach(const Queue& q) noexcept {  // NOLINT(readability-make-member-function-const): writes the segment
+void Watchdog::unmapping(const std::string& /*name*/, QueueSet::Queue& q) noexcept {
   // Gives back what its expiry left Pending in its name, then the attachment.
   if (detail::detach(q.mapped.view, me_).total() != 0) detail::wake_everyone(q.mapped.view);
 }

@@ -33,7 +33,6 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -41,12 +40,12 @@
 #include "core/recovery.hpp"
 #include "core/registry.hpp"
 #include "event_loop.hpp"
-#include "os/queue_segment.hpp"
+#include "queue_set.hpp"
 #include "shm_watch.hpp"
 
 namespace shmq::daemon {
 
-class Watchdog {
+class Watchdog : private QueueSet::Listener {
  public:
   // How long a session's recorded start time may disagree with its pid's
   // before the session counts as dead: a claim writes the start time a few
@@ -59,12 +58,15 @@ class Watchdog {
   static constexpr std::chrono::milliseconds kIdlePeriod{50};
 
   // Claims the daemon's own session (errc::too_many_sessions if the table is
-  // full), maps every queue of the namespace, registers its tick (a timerfd)
-  // on `loop`, and runs the first scan at once: sessions left by dead
-  // processes (and by a killed shmqd) are recovered before it returns.
-  Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, const detail::RegistryView& registry);
-  // Clean shutdown: stops watching, detaches from the queues and releases the
-  // daemon's session. Attached processes keep running.
+  // full), has `queues` map every queue of the namespace (it attaches to
+  // each), registers its tick (a timerfd) on `loop`, and runs the first scan
+  // at once: sessions left by dead processes (and by a killed shmqd) are
+  // recovered before it returns. `queues` must outlive the watchdog.
+  Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, const detail::RegistryView& registry,
+           QueueSet& queues);
+  // Clean shutdown: stops watching, detaches from the queues (they stay
+  // mapped in the set) and releases the daemon's session. Attached processes
+  // keep running.
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
@@ -75,8 +77,6 @@ class Watchdog {
 
   // The daemon's own session.
   [[nodiscard]] detail::Owner session() const noexcept { return me_; }
-  // Queues watched now.
-  [[nodiscard]] std::size_t queue_count() const noexcept { return queues_.size(); }
 
  private:
   enum class Phase : std::uint8_t { Untracked, Unconfirmed, Watching, Hung };
@@ -88,11 +88,6 @@ class Watchdog {
     std::uint64_t start_time = 0;  // of the process behind pidfd, from /proc
     std::uint64_t since_ns = 0;    // Unconfirmed: when first seen
     std::string name;              // "3.7 (pid 1234 consumer)", made once
-  };
-  struct Queue {
-    detail::MappedQueue mapped;
-    std::uint64_t device = 0, inode = 0;  // of /dev/shm/<segment>: a recreated queue is mapped again
-    std::uint64_t next_expiry_ns = 0;      // a huge queue is scanned less often (see expire)
   };
 
   void track(std::uint32_t index, detail::Word word, std::uint64_t now_ns);
@@ -117,8 +112,9 @@ class Watchdog {
   bool recover_fenced_in(const std::string& name, const detail::QueueView& v) noexcept;
   void expire(std::uint64_t now_ns) noexcept;
   void refresh_queues() noexcept;
-  void map_queue(const std::string& name, std::uint64_t device, std::uint64_t inode);
-  void detach(const Queue& q) noexcept;
+  // QueueSet::Listener: attaches to each queue mapped, detaches before it goes.
+  void mapped(const std::string& name, QueueSet::Queue& q) noexcept override;
+  void unmapping(const std::string& name, QueueSet::Queue& q) noexcept override;
   void arm(std::chrono::milliseconds period) noexcept;
   void on_timer() noexcept;
 
@@ -134,14 +130,8 @@ class Watchdog {
   std::uint64_t last_scan_ns_ = 0;
   std::uint64_t resumed_ns_ = 0;  // the last tick after shmqd itself stalled
   std::array<Tracked, detail::kMaxSessions> sessions_{};
-  std::map<std::string, Queue> queues_;
+  QueueSet& queues_;
   std::vector<detail::QueueRecovery> recovering_;  // handle_dead's list of queues_, reused
-  // Queues that failed to open: since when, and whether that was logged.
-  struct Unusable {
-    std::uint64_t since_ns = 0;
-    bool logged = false;
-  };
-  std::map<std::string, Unusable> unusable_;
   ShmDirWatch shm_watch_;  // last: its callback uses the members above
 };
 

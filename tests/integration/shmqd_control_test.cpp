@@ -30,6 +30,7 @@
 #include "shmq/admin/control.hpp"
 #include "shmq/admin/control.hpp"
 #include "os/os.hpp"
+#include "observed_queue.hpp"
 #include "os/queue_segment.hpp"
 #include "parked.hpp"
 #include "shmq/shmq.hpp"
@@ -51,6 +52,7 @@ using shmq::test::exited_cleanly;
 using shmq::test::kNoParkSlice;
 using shmq::test::kParkLimit;
 using shmq::test::kWakeLimit;
+using shmq::test::ObservedQueue;
 using shmq::test::ParkSliceScope;
 using shmq::test::Shmqd;
 using shmq::test::TestNamespace;
@@ -254,6 +256,20 @@ TEST(ShmqdControlTest, MultiProcessCreateAndDeleteGoThroughTheDaemon) {
   ASSERT_TRUE(after);
   EXPECT_EQ(after.text(), "after delete");
   EXPECT_EQ(after.ack(), Status::Ok);
+}
+
+// shmqd maps a queue it creates, and watches it, before it answers, and
+// unmaps one it deletes (detaching from it) before it answers: neither waits
+// for its next look at /dev/shm.
+TEST(ShmqdControlTest, MultiProcessQueueIsWatchedOnceCreatedAndLetGoOnceDeleted) {
+  TestNamespace ns;
+  Shmqd daemon(ns);
+  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
+  ASSERT_EQ(outcome(ns, request(ControlOp::Create, "watched")), "ok");
+  const ObservedQueue q(ns, "watched");
+  EXPECT_EQ(q.attached(), 1U) << "shmqd did not watch the queue when it answered the create\n" << daemon.err();
+  ASSERT_EQ(outcome(ns, request(ControlOp::Delete, "watched")), "ok");
+  EXPECT_EQ(q.attached(), 0U) << "shmqd still watched the queue when it answered the delete\n" << daemon.err();
 }
 
 // The daemon (root) makes the segment, then gives it to whoever asked: a

@@ -3,6 +3,7 @@
 // still fork.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "core/inspect.hpp"
@@ -24,6 +25,13 @@ struct ObservedQueue {
   [[nodiscard]] const detail::QueueView& view() const noexcept { return queue.view; }
   [[nodiscard]] detail::SessionState state_of(detail::Owner o) const noexcept {
     return detail::session_state_of(registry, o);
+  }
+  // Sessions attached to the queue now (shmqd's watchdog is one).
+  [[nodiscard]] std::uint32_t attached() const noexcept {
+    std::uint32_t n = 0;
+    for (std::uint32_t i = 0; i < detail::kMaxSessions; ++i)
+      if (queue.view.attachments[i].owner.load() != detail::kNoOwner) ++n;
+    return n;
   }
   detail::MappedRegistry mapped_registry;
   detail::RegistryView registry;
