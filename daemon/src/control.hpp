@@ -54,8 +54,6 @@ class ControlServer {
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
 
-  [[nodiscard]] const std::string& path() const noexcept { return path_; }
-
  private:
   // Who is on the other end, from the kernel at accept time.
   struct Peer {

@@ -9,7 +9,7 @@
 //   ...report ready to a daemonizing parent...
 //   d.run(ready_fd);       // READY=1 (and --ready-fd), loop until SIGTERM/SIGINT, STOPPING=1
 //
-// Two parts register on loop(), both made by start() once the registry is
+// Two parts register on the loop, both made by start() once the registry is
 // mapped: the control server (control.hpp: the socket clients and shmq-cli
 // send create/delete/purge to) and the watchdog (watchdog.hpp: a timer for
 // heartbeats and lease deadlines, a pidfd per session for deaths).
@@ -56,12 +56,6 @@ class Daemon {
   // stays in place. The control socket already listens (start() made it), so
   // whoever learns of the ready state gets its requests answered.
   void run(int ready_fd = -1);
-
-  [[nodiscard]] EventLoop& loop() noexcept { return loop_; }
-  [[nodiscard]] const std::string& namespace_name() const noexcept { return ns_; }
-  [[nodiscard]] const DaemonConfig& config() const noexcept { return config_; }
-  // The session table (valid after start()).
-  [[nodiscard]] const detail::RegistryView& registry() const noexcept { return registry_; }
 
  private:
   void check_can_create() const;

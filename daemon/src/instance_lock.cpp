@@ -25,7 +25,7 @@ pid_t pid_in_file(const std::string& path) {
 [[noreturn]] void already_running(const std::string& ns, const std::string& path, pid_t pid) {
   if (pid == 0) pid = pid_in_file(path);  // a holder in another pid namespace
   const std::string who = pid > 0 ? "pid " + std::to_string(pid) : "pid unknown";
-  throw AlreadyRunning("another shmqd (" + who + ") already runs namespace \"" + ns + "\"; stop it first", pid);
+  throw AlreadyRunning("another shmqd (" + who + ") already runs namespace \"" + ns + "\"; stop it first");
 }
 
 detail::FileLock take(const std::string& ns, const std::string& path) {

@@ -7,21 +7,15 @@
 #include <stdexcept>
 #include <string>
 
-#include <sys/types.h>
-
 #include "os/os.hpp"
 
 namespace shmq::daemon {
 
-// Another shmqd holds the namespace. what(): the line to print.
+// Another shmqd holds the namespace. what(): the line to print (it names
+// the holder's pid when known).
 class AlreadyRunning : public std::runtime_error {
  public:
-  AlreadyRunning(const std::string& what, pid_t holder) : std::runtime_error(what), holder_(holder) {}
-  // The holder's pid, 0 if unknown.
-  [[nodiscard]] pid_t holder() const noexcept { return holder_; }
-
- private:
-  pid_t holder_;
+  using std::runtime_error::runtime_error;
 };
 
 // On detail::instance_lock_path(ns): "/dev/shm/shmq.<ns>.shmqd.lock".

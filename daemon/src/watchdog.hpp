@@ -75,9 +75,6 @@ class Watchdog : private QueueSet::Listener {
   // expire leases. Never throws (errors are logged).
   void scan() noexcept;
 
-  // The daemon's own session.
-  [[nodiscard]] detail::Owner session() const noexcept { return me_; }
-
  private:
   enum class Phase : std::uint8_t { Untracked, Unconfirmed, Watching, Hung };
   struct Tracked {
