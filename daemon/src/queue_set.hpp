@@ -37,11 +37,15 @@ class QueueSet {
   // mapped before) and right before it is unmapped.
   class Listener {
    public:
+    Listener() = default;
+    virtual ~Listener() = default;
+    Listener(const Listener&) = delete;
+    Listener& operator=(const Listener&) = delete;
+    Listener(Listener&&) = delete;
+    Listener& operator=(Listener&&) = delete;
+
     virtual void mapped(const std::string& name, Queue& q) noexcept = 0;
     virtual void unmapping(const std::string& name, Queue& q) noexcept = 0;
-
-   protected:
-    virtual ~Listener() = default;
   };
 
   explicit QueueSet(std::string ns) : ns_(std::move(ns)) {}

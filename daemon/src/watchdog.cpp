@@ -106,7 +106,7 @@ Watchdog::Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, 
 
 Watchdog::~Watchdog() {
   for (std::uint32_t i = 0; i < detail::kMaxSessions; ++i) untrack(i);
-  for (auto& [name, q] : queues_) unmapping(name, q);
+  for (const auto& [name, q] : queues_) detach(q);
   queues_.set_listener(nullptr);
   loop_.unwatch(timer_fd_);
   ::close(timer_fd_);
@@ -381,7 +381,9 @@ void Watchdog::mapped(const std::string& name, QueueSet::Queue& q) noexcept {
   spdlog::debug("watching queue {}", name);
 }
 
-void Watchdog::unmapping(const std::string& /*name*/, QueueSet::Queue& q) noexcept {
+void Watchdog::unmapping(const std::string& /*name*/, QueueSet::Queue& q) noexcept { detach(q); }
+
+void Watchdog::detach(const QueueSet::Queue& q) noexcept {  // NOLINT(readability-make-member-function-const): writes the segment
   // Gives back what its expiry left Pending in its name, then the attachment.
   if (detail::detach(q.mapped.view, me_).total() != 0) detail::wake_everyone(q.mapped.view);
 }

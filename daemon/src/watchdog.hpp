@@ -67,7 +67,7 @@ class Watchdog : private QueueSet::Listener {
   // Clean shutdown: stops watching, detaches from the queues (they stay
   // mapped in the set) and releases the daemon's session. Attached processes
   // keep running.
-  ~Watchdog();
+  ~Watchdog() override;
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
 
@@ -112,6 +112,7 @@ class Watchdog : private QueueSet::Listener {
   // QueueSet::Listener: attaches to each queue mapped, detaches before it goes.
   void mapped(const std::string& name, QueueSet::Queue& q) noexcept override;
   void unmapping(const std::string& name, QueueSet::Queue& q) noexcept override;
+  void detach(const QueueSet::Queue& q) noexcept;
   void arm(std::chrono::milliseconds period) noexcept;
   void on_timer() noexcept;
 
