@@ -23,7 +23,8 @@
 
 #include "bench_common.hpp"
 #include "os/os.hpp"
-#include "os/shmqd_ready.hpp"
+#include "support/shmqd_launcher.hpp"
+#include "support/shmqd_ready.hpp"
 #include "processes.hpp"
 #include "report.hpp"
 #include "shmq/shmq.hpp"
@@ -106,12 +107,12 @@ class Daemon {
       ::fcntl(ready[1], F_SETFD, 0);  // shmqd inherits it
       const std::string cfg = config_.string();
       ::execlp(path.c_str(), path.c_str(), "--foreground", "--namespace", ns.c_str(), "--config", cfg.c_str(),
-               "--log-level", "info", shmq::detail::kShmqdReadyFdFlag, ready_fd.c_str(), static_cast<char*>(nullptr));
+               "--log-level", "info", shmq::support::kShmqdReadyFdFlag, ready_fd.c_str(), static_cast<char*>(nullptr));
       std::fprintf(stderr, "cannot run %s: %s\n", path.c_str(), std::generic_category().message(errno).c_str());
       ::_exit(127);
     }
     ::close(ready[1]);  // EOF on ready[0] then means shmqd closed it or exited
-    const std::optional<pid_t> ready_pid = shmq::detail::wait_shmqd_ready(ready[0], kStartLimit);
+    const std::optional<pid_t> ready_pid = shmq::support::wait_shmqd_ready(ready[0], kStartLimit);
     ::close(ready[0]);
     if (ready_pid == pid_) return;
     int status = 0;
@@ -160,7 +161,7 @@ class RecoveryRun {
         "[queues.{}]\ncapacity = 1024\nslot_size = 64\n\n[[queues.{}.groups]]\nname = \"default\"\n"
         "lease_timeout_ms = 600000\n",
         kQueue, kQueue);
-    const std::string shmqd = shmq::detail::find_shmqd(o_.shmqd);
+    const std::string shmqd = shmq::support::find_shmqd(o_.shmqd);
     Daemon daemon(shmqd, o_.ns, config);
     std::vector<std::uint32_t> kill_first;
     std::vector<std::uint32_t> kill_all;

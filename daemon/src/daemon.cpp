@@ -16,7 +16,7 @@
 #include "control.hpp"
 #include "layout/header.hpp"
 #include "os/os.hpp"
-#include "os/shmqd_ready.hpp"
+#include "support/shmqd_ready.hpp"
 #include "shmq/error.hpp"
 
 #if SHMQ_HAVE_SYSTEMD
@@ -89,7 +89,7 @@ void notify_systemd([[maybe_unused]] const char* state) {
 // shmqd --ready-fd: one line, then the descriptor is closed. A reader that
 // went away costs a warning, nothing more (SIGPIPE is ignored).
 void report_ready(int fd) {
-  const std::string message = detail::shmqd_ready_message(::getpid());
+  const std::string message = support::shmqd_ready_message(::getpid());
   ssize_t n = 0;
   do {
     n = ::write(fd, message.data(), message.size());
@@ -229,7 +229,7 @@ void Daemon::share_registry() const {
 void Daemon::run(int ready_fd) {
   notify_systemd("READY=1");
   // The watchdog's count: every queue of the namespace, not only the configured ones.
-  spdlog::info("{} namespace {}, {} queues, pid {}", detail::kShmqdReadyLine, ns_, queues_.size(), ::getpid());
+  spdlog::info("{} namespace {}, {} queues, pid {}", support::kShmqdReadyLine, ns_, queues_.size(), ::getpid());
   if (ready_fd >= 0) report_ready(ready_fd);
   loop_.run();
   notify_systemd("STOPPING=1");

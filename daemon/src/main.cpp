@@ -15,8 +15,8 @@
 #include "exit_codes.hpp"
 #include "logging.hpp"
 #include "os/os.hpp"
-#include "os/shmqd_ready.hpp"
 #include "run.hpp"
+#include "support/shmqd_ready.hpp"
 #include "shmq/error.hpp"
 
 namespace {
@@ -53,7 +53,7 @@ std::variant<CommandLine, int> parse_command_line(int argc, char** argv) {
   app.add_option("--config", cl.config_path, "TOML config file (see shmqd.example.toml)");
   app.add_flag("--foreground", cl.run.foreground, "Stay in the foreground (as under systemd); otherwise daemonize");
   const CLI::Option* ready_fd_option =
-      app.add_option(shmq::detail::kShmqdReadyFdFlag, cl.run.ready_fd,
+      app.add_option(shmq::support::kShmqdReadyFdFlag, cl.run.ready_fd,
                      "Once ready, write \"ready <pid>\\n\" to this open descriptor (3 or above) and close it; "
                      "closed with nothing written if shmqd cannot start");
   app.add_option("--log-level", level_name, "trace, debug, info, warn or error")

@@ -17,7 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "shmq/admin/control.hpp"
-#include "os/shmqd_ready.hpp"
+#include "support/shmqd_ready.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"
 
@@ -81,13 +81,13 @@ ProgramResult run_shmqd(const TestNamespace& ns, std::vector<std::string> extra)
 }
 
 TEST(ShmqdReadyTest, ReadyMessageFormat) {
-  EXPECT_EQ(shmq::detail::shmqd_ready_message(4242), "ready 4242\n");
-  EXPECT_EQ(shmq::detail::parse_shmqd_ready("ready 4242\n"), 4242);
-  EXPECT_EQ(shmq::detail::parse_shmqd_ready("ready 4242"), std::nullopt);  // not whole yet
-  EXPECT_EQ(shmq::detail::parse_shmqd_ready(""), std::nullopt);
-  EXPECT_EQ(shmq::detail::parse_shmqd_ready("ready 0\n"), std::nullopt);
-  EXPECT_EQ(shmq::detail::parse_shmqd_ready("ready 12x\n"), std::nullopt);
-  EXPECT_EQ(shmq::detail::parse_shmqd_ready("ready 99999999999999999999\n"), std::nullopt);
+  EXPECT_EQ(shmq::support::shmqd_ready_message(4242), "ready 4242\n");
+  EXPECT_EQ(shmq::support::parse_shmqd_ready("ready 4242\n"), 4242);
+  EXPECT_EQ(shmq::support::parse_shmqd_ready("ready 4242"), std::nullopt);  // not whole yet
+  EXPECT_EQ(shmq::support::parse_shmqd_ready(""), std::nullopt);
+  EXPECT_EQ(shmq::support::parse_shmqd_ready("ready 0\n"), std::nullopt);
+  EXPECT_EQ(shmq::support::parse_shmqd_ready("ready 12x\n"), std::nullopt);
+  EXPECT_EQ(shmq::support::parse_shmqd_ready("ready 99999999999999999999\n"), std::nullopt);
 }
 
 TEST(ShmqdReadyTest, MultiProcessReadyFdGetsThePidOnceTheControlSocketAnswers) {
@@ -101,7 +101,7 @@ TEST(ShmqdReadyTest, MultiProcessReadyFdGetsThePidOnceTheControlSocketAnswers) {
   EXPECT_TRUE(pong->ok) << pong->error;
   EXPECT_EQ(pong->pid, static_cast<std::uint64_t>(daemon.pid()));
   // The log line of the same moment was written first.
-  EXPECT_THAT(daemon.err(), HasSubstr(std::string(shmq::detail::kShmqdReadyLine) + " namespace " + ns.name()));
+  EXPECT_THAT(daemon.err(), HasSubstr(std::string(shmq::support::kShmqdReadyLine) + " namespace " + ns.name()));
 }
 
 TEST(ShmqdReadyTest, MultiProcessBadConfigClosesTheReadyFdWithNothingWritten) {

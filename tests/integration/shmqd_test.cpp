@@ -265,13 +265,13 @@ TEST(ShmqdTest, MultiProcessReadyLineCountsQueuesItDidNotCreate) {
   {
     Shmqd first(ns, config.path());
     ASSERT_TRUE(first.wait_ready()) << first.err();
-    EXPECT_THAT(first.err(), HasSubstr(std::string(shmq::detail::kShmqdReadyLine) + " namespace " + ns.name() + ", 2 queues"));
+    EXPECT_THAT(first.err(), HasSubstr(std::string(shmq::support::kShmqdReadyLine) + " namespace " + ns.name() + ", 2 queues"));
   }
   (void)shmq::detail::create_queue_segment(ns.name(), "extra", {});
   Shmqd second(ns);  // no config: it adopts nothing, the watchdog finds all three
   ASSERT_TRUE(second.wait_ready()) << second.err();
   EXPECT_THAT(second.err(), HasSubstr("scanning every 10 ms, 3 queues"));
-  EXPECT_THAT(second.err(), HasSubstr(std::string(shmq::detail::kShmqdReadyLine) + " namespace " + ns.name() + ", 3 queues"));
+  EXPECT_THAT(second.err(), HasSubstr(std::string(shmq::support::kShmqdReadyLine) + " namespace " + ns.name() + ", 3 queues"));
 }
 
 TEST(ShmqdTest, MultiProcessWarnsWhenAnExistingQueueDiffersFromTheConfig) {

@@ -21,7 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "os/os.hpp"
-#include "os/shmqd_ready.hpp"
+#include "support/shmqd_ready.hpp"
 #include "test_support.hpp"
 
 namespace shmq::test {
@@ -74,7 +74,7 @@ class Shmqd {
     EXPECT_EQ(::pipe2(err_pipe, O_CLOEXEC), 0);
     EXPECT_EQ(::pipe2(ready_pipe, O_CLOEXEC), 0);
     std::vector<std::string> argv{SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name(), "--log-level",
-                                  "debug", shmq::detail::kShmqdReadyFdFlag, std::to_string(ready_pipe[1])};
+                                  "debug", shmq::support::kShmqdReadyFdFlag, std::to_string(ready_pipe[1])};
     if (!config_path.empty()) argv.insert(argv.end(), {"--config", config_path});
     std::vector<char*> args;
     for (std::string& a : argv) args.push_back(a.data());
@@ -110,7 +110,7 @@ class Shmqd {
   // false if shmqd closed the descriptor without it (it did not start) or
   // `limit` passed. Call it once.
   bool wait_ready(std::chrono::milliseconds limit = kStartLimit) {
-    const std::optional<pid_t> ready = shmq::detail::wait_shmqd_ready(ready_fd_, limit);
+    const std::optional<pid_t> ready = shmq::support::wait_shmqd_ready(ready_fd_, limit);
     ::close(ready_fd_);
     ready_fd_ = -1;
     while (read_some(0)) {  // shmqd logged its ready line before it wrote the descriptor

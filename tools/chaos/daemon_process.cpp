@@ -9,7 +9,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "os/shmqd_ready.hpp"
+#include "support/shmqd_ready.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::chaos {
@@ -45,7 +45,7 @@ void DaemonProcess::start() {
     throw Error(errc::system_error, "pipe2 for shmqd's --ready-fd failed");
   }
   std::vector<std::string> argv{path_, "--foreground", "--namespace", ns_, "--config", config_path_, "--log-level",
-                                "info", detail::kShmqdReadyFdFlag, std::to_string(ready_pipe[1])};
+                                "info", support::kShmqdReadyFdFlag, std::to_string(ready_pipe[1])};
   std::vector<char*> args;
   args.reserve(argv.size() + 1);
   for (std::string& a : argv) args.push_back(a.data());
@@ -114,7 +114,7 @@ bool DaemonProcess::read_ready() {
       break;
     }
     ready_text_.append(buf, static_cast<std::size_t>(n));
-    ready_ = detail::parse_shmqd_ready(ready_text_) == pid_;
+    ready_ = support::parse_shmqd_ready(ready_text_) == pid_;
   }
   return ready_;
 }

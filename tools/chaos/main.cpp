@@ -17,9 +17,9 @@
 #include <CLI/CLI.hpp>
 
 #include "controller.hpp"
-#include "os/os.hpp"
 #include "shmq/config.hpp"
 #include "shmq/error.hpp"
+#include "support/shmqd_launcher.hpp"
 
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CLI11 set-up is outside a try
   using shmq::chaos::ChaosOptions;
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): only CL
   o.shape.heartbeat_interval = std::max(std::chrono::milliseconds(5), o.shape.heartbeat_timeout / 10);
   o.daemon_faults = !no_daemon_faults;
   o.progress = !quiet;
-  o.shmqd_path = shmq::detail::find_shmqd(o.shmqd_path);
+  o.shmqd_path = shmq::support::find_shmqd(o.shmqd_path);
   const bool own_log = o.log_path.empty();  // removed after a pass
   if (own_log) o.log_path = "/tmp/shmq-chaos." + o.shape.ns + ".log";
 

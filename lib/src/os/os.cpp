@@ -191,19 +191,6 @@ std::string namespace_lock_path(const std::string& ns) { return shm_path("shmq."
 std::string shm_path(const std::string& name) { return std::string(kShmDir) + "/" + name; }
 std::string instance_lock_path(const std::string& ns) { return shm_path(namespace_prefix(ns) + "shmqd.lock"); }
 
-std::string find_shmqd(const std::string& given) {
-  if (!given.empty()) return given;
-  char self[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    const std::string exe(self, static_cast<std::size_t>(n));
-    const std::string dir = exe.substr(0, exe.rfind('/'));
-    for (const std::string& candidate : {dir + "/../daemon/shmqd", dir + "/shmqd"})
-      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "shmqd";
-}
-
 // ---- segments --------------------------------------------------------------
 
 struct Segment::Impl {

@@ -67,17 +67,6 @@ std::string shm_path(const std::string& name);
 // shmqd's instance lock: "/dev/shm/shmq.<ns>.shmqd.lock".
 std::string instance_lock_path(const std::string& ns);
 
-// ---- the shmqd program -------------------------------------------------------
-
-// What shmqd logs once it serves its namespace: what the programs and tests
-// that start it wait for.
-inline constexpr const char* kShmqdReadyLine = "shmqd ready:";
-
-// The shmqd to start: `given` if not empty, else the one beside this program
-// in a build tree (<dir>/../daemon/shmqd) or an install (<dir>/shmqd), else
-// "shmqd" (found on $PATH).
-std::string find_shmqd(const std::string& given);
-
 // ---- segments --------------------------------------------------------------
 
 // A mapped POSIX shared-memory object (Boost.Interprocess shared_memory_object +

@@ -1,4 +1,4 @@
-#include "os/shmqd_ready.hpp"
+#include "support/shmqd_ready.hpp"
 
 #include <cerrno>
 #include <charconv>
@@ -6,9 +6,7 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include "os/os.hpp"
-
-namespace shmq::detail {
+namespace shmq::support {
 
 namespace {
 
@@ -28,13 +26,14 @@ std::optional<pid_t> parse_shmqd_ready(std::string_view text) noexcept {
 }
 
 std::optional<pid_t> wait_shmqd_ready(int fd, std::chrono::milliseconds limit) {
-  const std::uint64_t deadline = monotonic_ns() + static_cast<std::uint64_t>(limit.count()) * 1'000'000;
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline = Clock::now() + limit;
   std::string text;
   while (text.find('\n') == std::string::npos) {
-    const std::uint64_t now = monotonic_ns();
+    const Clock::time_point now = Clock::now();
     if (now >= deadline) return std::nullopt;
     pollfd p{fd, POLLIN, 0};
-    const int n = ::poll(&p, 1, static_cast<int>((deadline - now + 999'999) / 1'000'000));
+    const int n = ::poll(&p, 1, static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count()));
     if (n < 0 && errno != EINTR) return std::nullopt;
     if (n <= 0) continue;
     char buf[64];
@@ -46,4 +45,4 @@ std::optional<pid_t> wait_shmqd_ready(int fd, std::chrono::milliseconds limit) {
   return parse_shmqd_ready(text);
 }
 
-}  // namespace shmq::detail
+}  // namespace shmq::support

@@ -19,9 +19,13 @@
 
 #include <sys/types.h>
 
-namespace shmq::detail {
+namespace shmq::support {
 
 inline constexpr const char* kShmqdReadyFdFlag = "--ready-fd";
+
+// What shmqd logs once it serves its namespace, just before it writes the
+// ready line: what a reader of its log looks for.
+inline constexpr const char* kShmqdReadyLine = "shmqd ready:";
 
 // "ready 4242\n"
 std::string shmqd_ready_message(pid_t pid);
@@ -35,4 +39,4 @@ std::optional<pid_t> parse_shmqd_ready(std::string_view text) noexcept;
 // tells them apart by its exit). Does not close `fd`.
 std::optional<pid_t> wait_shmqd_ready(int fd, std::chrono::milliseconds limit);
 
-}  // namespace shmq::detail
+}  // namespace shmq::support
