@@ -24,7 +24,6 @@
 #include "bench_common.hpp"
 #include "os/os.hpp"
 #include "support/shmqd_launcher.hpp"
-#include "support/shmqd_ready.hpp"
 #include "processes.hpp"
 #include "report.hpp"
 #include "shmq/shmq.hpp"
@@ -36,7 +35,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr const char* kQueue = "recovery";
-constexpr auto kStartLimit = 30s;
 constexpr auto kStepLimit = 30s;  // a child's report, a redelivery
 constexpr std::uint64_t kTargetNs = 50'000'000;  // DESIGN.md section 5
 // After the victim has its leases: a few scan periods, so shmqd watches its
@@ -80,59 +78,28 @@ class Pipe {
   int fds_[2] = {-1, -1};
 };
 
-// shmqd in the foreground, its log in a file (printed if something fails),
-// ready once it says so on its --ready-fd pipe, stopped with SIGTERM at the end.
+// shmqd (support::ShmqdLauncher) in the foreground, its config and its log in
+// files (the log printed if something fails), ready once it says so on its
+// --ready-fd pipe, stopped with SIGTERM at the end.
 class Daemon {
  public:
   Daemon(const std::string& path, const std::string& ns, const std::string& config)
       : log_(std::filesystem::temp_directory_path() / ("shmq-bench-recovery-" + std::to_string(::getpid()) + ".log")),
         config_(std::filesystem::temp_directory_path() /
-                ("shmq-bench-recovery-" + std::to_string(::getpid()) + ".toml")) {
+                ("shmq-bench-recovery-" + std::to_string(::getpid()) + ".toml")),
+        launcher_(options(path, ns)) {
     std::ofstream(config_) << config;
-    std::fflush(nullptr);
-    int ready[2];
-    if (::pipe2(ready, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
-    const std::string ready_fd = std::to_string(ready[1]);
-    pid_ = ::fork();  // NOLINT(cppcoreguidelines-prefer-member-initializer): after the config is written
-    if (pid_ < 0) {
-      const int err = errno;
-      ::close(ready[0]);
-      ::close(ready[1]);
-      throw std::system_error(err, std::generic_category(), "fork");
-    }
-    if (pid_ == 0) {
-      const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      ::fcntl(ready[1], F_SETFD, 0);  // shmqd inherits it
-      const std::string cfg = config_.string();
-      ::execlp(path.c_str(), path.c_str(), "--foreground", "--namespace", ns.c_str(), "--config", cfg.c_str(),
-               "--log-level", "info", shmq::support::kShmqdReadyFdFlag, ready_fd.c_str(), static_cast<char*>(nullptr));
-      std::fprintf(stderr, "cannot run %s: %s\n", path.c_str(), std::generic_category().message(errno).c_str());
-      ::_exit(127);
-    }
-    ::close(ready[1]);  // EOF on ready[0] then means shmqd closed it or exited
-    const std::optional<pid_t> ready_pid = shmq::support::wait_shmqd_ready(ready[0], kStartLimit);
-    ::close(ready[0]);
-    if (ready_pid == pid_) return;
-    int status = 0;
-    const bool exited = ::waitpid(pid_, &status, WNOHANG) == pid_;
-    if (!exited) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    pid_ = -1;
-    throw std::runtime_error("shmqd (" + path + ") " + (exited ? "exited at start: " : "did not get ready: ") + log() +
-                             " (pass --shmqd PATH to choose another)");
+    launcher_.start();
+    if (launcher_.wait_ready(shmq::support::kShmqdStartLimit)) return;
+    const shmq::support::ShmqdExit e = launcher_.stop(SIGKILL);
+    const bool exited = e.exited || e.signal != SIGKILL;  // it ended before our SIGKILL
+    const std::string why = (exited ? "exited at start: " : "did not get ready: ") + log();
+    remove_files();
+    throw std::runtime_error("shmqd (" + path + ") " + why + " (pass --shmqd PATH to choose another)");
   }
   ~Daemon() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    std::error_code ignored;
-    std::filesystem::remove(log_, ignored);
-    std::filesystem::remove(config_, ignored);
+    if (launcher_.running()) (void)launcher_.stop(SIGTERM);
+    remove_files();
   }
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -146,8 +113,24 @@ class Daemon {
   }
 
  private:
+  [[nodiscard]] shmq::support::ShmqdOptions options(const std::string& path, const std::string& ns) const {
+    shmq::support::ShmqdOptions o;
+    o.program = path;
+    o.ns = ns;
+    o.config = config_.string();
+    o.log_level = "info";
+    o.log_file = log_.string();
+    return o;
+  }
+
+  void remove_files() const noexcept {
+    std::error_code ignored;
+    std::filesystem::remove(log_, ignored);
+    std::filesystem::remove(config_, ignored);
+  }
+
   std::filesystem::path log_, config_;
-  pid_t pid_ = -1;
+  shmq::support::ShmqdLauncher launcher_;
 };
 
 enum class Scenario { Kill, Stop };

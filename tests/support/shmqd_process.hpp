@@ -1,7 +1,6 @@
-// A real shmqd for tests: started with fork + exec in a test's namespace
-// (--foreground; --ready-fd on a pipe tells when it serves; its stderr read
-// through another pipe for the log), stopped and reaped by the destructor; and
-// a config file that removes itself.
+// A real shmqd for tests: support::ShmqdLauncher (tools/support) in a test's
+// namespace, at debug level, its output read through a pipe for the log,
+// stopped and reaped by the destructor; and a config file that removes itself.
 #pragma once
 
 #include <cerrno>
@@ -10,28 +9,25 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <optional>
 #include <string>
-#include <vector>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include "os/os.hpp"
-#include "support/shmqd_ready.hpp"
+#include "support/shmqd_launcher.hpp"
 #include "test_support.hpp"
 
 namespace shmq::test {
 
 using namespace std::chrono_literals;
 
-// Generous bounds: a sanitizer build on a loaded 2-core machine is slow, and a
-// bound only fails a broken daemon, it never paces a working one.
-constexpr auto kStartLimit = 30s;
-constexpr auto kStopLimit = 30s;
+// Generous bounds (the launcher's): a sanitizer build on a loaded 2-core
+// machine is slow, and a bound only fails a broken daemon, it never paces a
+// working one.
+constexpr auto kStartLimit = support::kShmqdStartLimit;
+constexpr auto kStopLimit = support::kShmqdStopLimit;
 
 inline std::uint64_t now_ms() { return shmq::detail::monotonic_ns() / 1'000'000; }
 
@@ -64,42 +60,17 @@ inline std::string queue_toml(const std::string& name, std::uint32_t capacity, s
          "\nmax_deliveries = " + std::to_string(max_deliveries) + "\n";
 }
 
-// A shmqd --foreground run as a child, with its stderr read through a pipe.
-// The destructor stops it (SIGTERM, then SIGKILL after kStopLimit) and reaps it.
+// The shmqd under test (SHMQ_TEST_SHMQD_PATH) started by the launcher, its
+// output (stderr, where it logs) kept in err(). The destructor stops it
+// (SIGTERM, then SIGKILL after kStopLimit) and reaps it.
 class Shmqd {
  public:
-  explicit Shmqd(const TestNamespace& ns, const std::string& config_path = {}) {
-    int err_pipe[2];
-    int ready_pipe[2];
-    EXPECT_EQ(::pipe2(err_pipe, O_CLOEXEC), 0);
-    EXPECT_EQ(::pipe2(ready_pipe, O_CLOEXEC), 0);
-    std::vector<std::string> argv{SHMQ_TEST_SHMQD_PATH, "--foreground", "--namespace", ns.name(), "--log-level",
-                                  "debug", shmq::support::kShmqdReadyFdFlag, std::to_string(ready_pipe[1])};
-    if (!config_path.empty()) argv.insert(argv.end(), {"--config", config_path});
-    std::vector<char*> args;
-    for (std::string& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int null = ::open("/dev/null", O_RDWR);
-      ::dup2(null, 0);
-      ::dup2(null, 1);
-      ::dup2(err_pipe[1], 2);
-      ::fcntl(ready_pipe[1], F_SETFD, 0);  // the one descriptor shmqd inherits
-      ::execv(args[0], args.data());
-      std::_Exit(127);
-    }
-    ::close(err_pipe[1]);
-    ::close(ready_pipe[1]);  // so EOF on the read end means shmqd closed it (or exited)
-    err_fd_ = err_pipe[0];
-    ready_fd_ = ready_pipe[0];
+  explicit Shmqd(const TestNamespace& ns, const std::string& config_path = {})
+      : launcher_(options(ns, config_path)) {
+    launcher_.start();
+    pid_ = launcher_.pid();
   }
-
-  ~Shmqd() {
-    if (pid_ > 0 && !exit_) (void)stop(SIGTERM);
-    if (err_fd_ >= 0) ::close(err_fd_);
-    if (ready_fd_ >= 0) ::close(ready_fd_);
-  }
+  ~Shmqd() = default;  // the launcher stops shmqd if it still runs
   Shmqd(const Shmqd&) = delete;
   Shmqd& operator=(const Shmqd&) = delete;
 
@@ -110,12 +81,9 @@ class Shmqd {
   // false if shmqd closed the descriptor without it (it did not start) or
   // `limit` passed. Call it once.
   bool wait_ready(std::chrono::milliseconds limit = kStartLimit) {
-    const std::optional<pid_t> ready = shmq::support::wait_shmqd_ready(ready_fd_, limit);
-    ::close(ready_fd_);
-    ready_fd_ = -1;
-    while (read_some(0)) {  // shmqd logged its ready line before it wrote the descriptor
-    }
-    return ready == pid_;
+    const bool ready = launcher_.wait_ready(limit);
+    launcher_.read_output(err_, 0ms);  // shmqd logged its ready line before it wrote the descriptor
+    return ready;
   }
 
   // Reads stderr until it contains `needle` (true), or EOF or `limit` (false).
@@ -123,18 +91,17 @@ class Shmqd {
     const std::uint64_t deadline = now_ms() + static_cast<std::uint64_t>(limit.count());
     while (err_.find(needle) == std::string::npos) {
       const std::uint64_t now = now_ms();
-      if (now >= deadline || !read_some(static_cast<int>(deadline - now))) return false;
+      if (now >= deadline || !launcher_.read_output(err_, std::chrono::milliseconds(deadline - now))) return false;
     }
     return true;
   }
 
   // Sends `signo`, reaps shmqd (SIGKILL after kStopLimit) and reads what it wrote.
   ChildExit stop(int signo) {
-    ::kill(pid_, signo);
-    exit_ = shmq::test::wait_child(pid_, kStopLimit);
-    while (read_some(0)) {
+    const support::ShmqdExit e = launcher_.stop(signo, kStopLimit);
+    while (launcher_.read_output(err_, 0ms)) {
     }
-    return *exit_;
+    return {.exited = e.exited, .code = e.code, .signal = e.signal, .timed_out = e.timed_out};
   }
 
   // Reads stderr for `period`: true if shmqd wrote nothing in that time.
@@ -142,7 +109,7 @@ class Shmqd {
     const std::size_t before = err_.size();
     const std::uint64_t deadline = now_ms() + static_cast<std::uint64_t>(period.count());
     for (std::uint64_t now = now_ms(); now < deadline; now = now_ms())
-      if (!read_some(static_cast<int>(deadline - now)) && err_fd_ < 0) break;
+      if (!launcher_.read_output(err_, std::chrono::milliseconds(deadline - now)) && launcher_.output_fd() < 0) break;
     return err_.size() == before;
   }
 
@@ -150,28 +117,18 @@ class Shmqd {
   [[nodiscard]] const std::string& err() const noexcept { return err_; }
 
  private:
-  // One read, waiting at most `timeout_ms`; false on EOF, error or timeout.
-  bool read_some(int timeout_ms) {
-    if (err_fd_ < 0) return false;
-    pollfd p{err_fd_, POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms) <= 0) return false;
-    char buf[4096];
-    const ssize_t n = ::read(err_fd_, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) return true;
-    if (n <= 0) {
-      ::close(err_fd_);
-      err_fd_ = -1;
-      return false;
-    }
-    err_.append(buf, static_cast<std::size_t>(n));
-    return true;
+  static support::ShmqdOptions options(const TestNamespace& ns, const std::string& config_path) {
+    support::ShmqdOptions o;
+    o.program = SHMQ_TEST_SHMQD_PATH;
+    o.ns = ns.name();
+    o.config = config_path;
+    o.log_level = "debug";
+    return o;
   }
 
-  pid_t pid_ = -1;
-  int err_fd_ = -1;
-  int ready_fd_ = -1;
+  support::ShmqdLauncher launcher_;
+  pid_t pid_ = -1;  // kept after the launcher reaped it
   std::string err_;
-  std::optional<ChildExit> exit_;
 };
 
 }  // namespace shmq::test

@@ -84,8 +84,8 @@ Controller::~Controller() {
   for (const Worker& w : workers_)
     if (w.pid > 0) ::kill(w.pid, SIGKILL);
   if (daemon_.running()) daemon_.signal(SIGKILL);
-  while (::waitpid(-1, nullptr, 0) > 0) {
-  }
+  for (pid_t pid = 0; (pid = ::waitpid(-1, nullptr, 0)) > 0;)
+    if (pid == daemon_.pid()) daemon_.exited();
   if (signal_fd_ >= 0) ::close(signal_fd_);
   if (ledger_bytes_ != 0) ::munmap(shared_.ledger, ledger_bytes_);
   ::unlink(config_path_.c_str());

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <utility>
 
 #include <poll.h>
 #include <unistd.h>
@@ -25,24 +26,48 @@ std::optional<pid_t> parse_shmqd_ready(std::string_view text) noexcept {
   return pid;
 }
 
-std::optional<pid_t> wait_shmqd_ready(int fd, std::chrono::milliseconds limit) {
+ShmqdReadyReader::~ShmqdReadyReader() { close(); }
+
+ShmqdReadyReader::ShmqdReadyReader(ShmqdReadyReader&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), text_(std::move(other.text_)) {}
+
+ShmqdReadyReader& ShmqdReadyReader::operator=(ShmqdReadyReader&& other) noexcept {
+  if (this != &other) {
+    close();
+    fd_ = std::exchange(other.fd_, -1);
+    text_ = std::move(other.text_);
+  }
+  return *this;
+}
+
+void ShmqdReadyReader::close() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+std::optional<pid_t> ShmqdReadyReader::wait(std::chrono::milliseconds limit) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point deadline = Clock::now() + limit;
-  std::string text;
-  while (text.find('\n') == std::string::npos) {
+  while (fd_ >= 0) {
+    const bool whole = text_.find('\n') != std::string::npos;
     const Clock::time_point now = Clock::now();
-    if (now >= deadline) return std::nullopt;
-    pollfd p{fd, POLLIN, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count()));
-    if (n < 0 && errno != EINTR) return std::nullopt;
-    if (n <= 0) continue;
+    const int timeout_ms =
+        whole || now >= deadline ? 0 : static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count());
+    pollfd p{fd_, POLLIN, 0};
+    const int n = ::poll(&p, 1, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // nothing (more) within the limit
     char buf[64];
-    const ssize_t got = ::read(fd, buf, sizeof buf);
+    const ssize_t got = ::read(fd_, buf, sizeof buf);
     if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return std::nullopt;  // EOF: shmqd closed it without a word
-    text.append(buf, static_cast<std::size_t>(got));
+    if (got <= 0) {  // EOF: shmqd closed it, after the line or without one
+      close();
+      break;
+    }
+    text_.append(buf, static_cast<std::size_t>(got));
   }
-  return parse_shmqd_ready(text);
+  if (text_.find('\n') == std::string::npos) return std::nullopt;
+  return parse_shmqd_ready(text_);
 }
 
 }  // namespace shmq::support

@@ -1,6 +1,7 @@
 // shmqd's readiness signal for whoever starts it outside systemd:
 // `shmqd --ready-fd N`. One home for the format, used by shmqd (the writer)
-// and by the programs and tests that start it (the readers).
+// and by the programs and tests that start it (the readers, through
+// ShmqdLauncher in shmqd_launcher.hpp).
 //
 //   Once shmqd serves its namespace (its control socket answers), at the
 //   moment it logs kShmqdReadyLine and sends READY=1 to systemd, it writes one
@@ -34,9 +35,33 @@ std::string shmqd_ready_message(pid_t pid);
 // an empty string, trailing bytes).
 std::optional<pid_t> parse_shmqd_ready(std::string_view text) noexcept;
 
-// Reads the read end `fd` until a whole ready message came (its pid), or EOF
-// or `limit` passed (nullopt: shmqd did not start, or not in time; the caller
-// tells them apart by its exit). Does not close `fd`.
-std::optional<pid_t> wait_shmqd_ready(int fd, std::chrono::milliseconds limit);
+// The read end of a ready pipe and what came on it so far. Owns the
+// descriptor: closes it at EOF (fd() is -1 from then on) and on destruction.
+class ShmqdReadyReader {
+ public:
+  ShmqdReadyReader() noexcept = default;
+  explicit ShmqdReadyReader(int fd) noexcept : fd_(fd) {}
+  ~ShmqdReadyReader();
+  ShmqdReadyReader(ShmqdReadyReader&& other) noexcept;
+  ShmqdReadyReader& operator=(ShmqdReadyReader&& other) noexcept;
+  ShmqdReadyReader(const ShmqdReadyReader&) = delete;
+  ShmqdReadyReader& operator=(const ShmqdReadyReader&) = delete;
+
+  // Reads what came, waiting at most `limit` for a whole line (zero: only
+  // what is there now; once the line came, never waits): the pid of a whole
+  // ready message, else nullopt (not yet; or never, if EOF came first: shmqd
+  // did not start; its exit tells why). Reads on to EOF without waiting, so a
+  // caller that polls fd() is not woken again by a hang-up it did not read.
+  std::optional<pid_t> wait(std::chrono::milliseconds limit);
+
+  // The descriptor to poll for readability; -1 after EOF.
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+
+ private:
+  void close() noexcept;
+
+  int fd_ = -1;
+  std::string text_;
+};
 
 }  // namespace shmq::support
