@@ -51,7 +51,7 @@ class Daemon {
   void start();
 
   // Reports READY=1 to systemd, logs the ready line, writes "ready <pid>\n"
-  // to `ready_fd` and closes it (if >= 0: shmqd --ready-fd, shmqd_ready.hpp),
+  // to `ready_fd` and closes it (if >= 0: shmqd --ready-fd, support/shmqd_ready.hpp),
   // runs the loop until SIGTERM/SIGINT, reports STOPPING=1. Every segment
   // stays in place. The control socket already listens (start() made it), so
   // whoever learns of the ready state gets its requests answered.
