@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -33,14 +34,14 @@ using Clock = std::chrono::steady_clock;
   throw std::system_error(errno, std::generic_category(), "shmqd launcher: " + what);
 }
 
-int poll_timeout(Clock::time_point deadline) {
+int poll_timeout(Clock::time_point deadline) noexcept {
   const Clock::time_point now = Clock::now();
   if (now >= deadline) return 0;
   const auto ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
   return static_cast<int>(std::min<std::int64_t>(ms, INT_MAX));
 }
 
-ShmqdExit exit_of(int status) {
+ShmqdExit exit_of(int status) noexcept {
   ShmqdExit e;
   e.exited = WIFEXITED(status);
   e.code = e.exited ? WEXITSTATUS(status) : -1;
@@ -48,9 +49,19 @@ ShmqdExit exit_of(int status) {
   return e;
 }
 
+// In a forked child before exec or _exit (async-signal-safe): a write that
+// fails has nobody to tell.
+void write_all(int fd, std::string_view s) noexcept {
+  while (!s.empty()) {
+    const ssize_t n = ::write(fd, s.data(), s.size());
+    if (n <= 0) return;
+    s.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
 // Waits at most `limit` for the child `pid` to end (asleep on its pidfd),
 // SIGKILLs it then, and reaps it.
-ShmqdExit reap(pid_t pid, std::chrono::milliseconds limit) {
+ShmqdExit reap(pid_t pid, std::chrono::milliseconds limit) noexcept {
   const Clock::time_point deadline = Clock::now() + limit;
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   ShmqdExit e;
@@ -98,7 +109,10 @@ std::string find_shmqd(const std::string& given) {
 ShmqdLauncher::ShmqdLauncher(ShmqdOptions options) : options_(std::move(options)) {}
 
 ShmqdLauncher::~ShmqdLauncher() {
-  if (running()) (void)stop(SIGTERM);
+  if (running()) {
+    ::kill(pid_, SIGTERM);
+    (void)reap(pid_, kShmqdStopLimit);
+  }
   close_output();
 }
 
@@ -115,21 +129,21 @@ void ShmqdLauncher::start() {
 
   // Every descriptor close-on-exec: the child clears it on the ready pipe's
   // write end only, and dup2 gives it its stdin, stdout and stderr.
-  int ready[2];
-  if (::pipe2(ready, O_CLOEXEC) != 0) throw_errno("pipe2 for --ready-fd");
-  ShmqdReadyReader reader(ready[0]);
+  int ready_fds[2];
+  if (::pipe2(ready_fds, O_CLOEXEC) != 0) throw_errno("pipe2 for --ready-fd");
+  ShmqdReadyReader reader(ready_fds[0]);
   int out[2] = {-1, -1};
   if (options_.log_file.empty()) {
     if (::pipe2(out, O_CLOEXEC) != 0) {
       const int err = errno;
-      ::close(ready[1]);
+      ::close(ready_fds[1]);
       throw std::system_error(err, std::generic_category(), "shmqd launcher: pipe2 for shmqd's output");
     }
   } else {
     out[1] = ::open(options_.log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out[1] < 0) {
       const int err = errno;
-      ::close(ready[1]);
+      ::close(ready_fds[1]);
       throw std::system_error(err, std::generic_category(), "shmqd launcher: cannot write " + options_.log_file);
     }
   }
@@ -137,7 +151,7 @@ void ShmqdLauncher::start() {
 
   std::vector<std::string> argv{options_.program, "--foreground", "--namespace", options_.ns};
   if (!options_.config.empty()) argv.insert(argv.end(), {"--config", options_.config});
-  argv.insert(argv.end(), {"--log-level", options_.log_level, kShmqdReadyFdFlag, std::to_string(ready[1])});
+  argv.insert(argv.end(), {"--log-level", options_.log_level, kShmqdReadyFdFlag, std::to_string(ready_fds[1])});
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::vector<char*> args;
   args.reserve(argv.size() + 1);
@@ -160,16 +174,15 @@ void ShmqdLauncher::start() {
     if (null >= 0) ::dup2(null, 0);
     ::dup2(out[1], 1);
     ::dup2(out[1], 2);
-    ::fcntl(ready[1], F_SETFD, 0);  // the one other descriptor shmqd inherits
+    ::fcntl(ready_fds[1], F_SETFD, 0);  // the one other descriptor shmqd inherits
     ::execvp(args[0], args.data());
-    const char* why = ::strerrordesc_np(errno);
-    (void)!::write(2, cannot_run.data(), cannot_run.size());
-    (void)!::write(2, why, std::strlen(why));
-    (void)!::write(2, "\n", 1);
+    write_all(2, cannot_run);
+    write_all(2, ::strerrordesc_np(errno));
+    write_all(2, "\n");
     ::_exit(127);
   }
   const int fork_errno = errno;
-  ::close(ready[1]);  // EOF on the read end then means shmqd closed it or ended
+  ::close(ready_fds[1]);  // EOF on the read end then means shmqd closed it or ended
   ::close(out[1]);
   if (null >= 0) ::close(null);
   if (child < 0) {
