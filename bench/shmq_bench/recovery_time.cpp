@@ -22,7 +22,6 @@
 #include <fmt/format.h>
 
 #include "bench_common.hpp"
-#include "os/os.hpp"
 #include "support/shmqd_launcher.hpp"
 #include "processes.hpp"
 #include "report.hpp"
