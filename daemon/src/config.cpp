@@ -17,7 +17,7 @@
 
 #include <toml++/toml.h>
 
-#include "os/os.hpp"
+#include "os/names.hpp"
 #include "os/queue_segment.hpp"
 #include "shmq/error.hpp"
 

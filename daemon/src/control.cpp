@@ -18,7 +18,8 @@
 #include <spdlog/spdlog.h>
 
 #include "core/purge.hpp"
-#include "os/os.hpp"
+#include "os/names.hpp"
+#include "os/process.hpp"
 #include "os/queue_segment.hpp"
 #include "os/wait.hpp"
 #include "shmq/error.hpp"

@@ -15,7 +15,9 @@
 
 #include "control.hpp"
 #include "layout/header.hpp"
-#include "os/os.hpp"
+#include "os/names.hpp"
+#include "os/process.hpp"
+#include "os/segment.hpp"
 #include "support/shmqd_ready.hpp"
 #include "shmq/error.hpp"
 

@@ -23,7 +23,6 @@
 #include "core/registry.hpp"
 #include "event_loop.hpp"
 #include "instance_lock.hpp"
-#include "os/os.hpp"
 #include "os/queue_segment.hpp"
 #include "queue_set.hpp"
 #include "watchdog.hpp"

@@ -7,7 +7,9 @@
 
 #include <unistd.h>
 
-#include "os/os.hpp"
+#include "os/file_lock.hpp"
+#include "os/names.hpp"
+#include "os/process.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::daemon {

@@ -7,7 +7,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "os/os.hpp"
+#include "os/file_lock.hpp"
+#include "os/names.hpp"
 
 namespace shmq::daemon {
 

@@ -14,7 +14,7 @@
 #include "config.hpp"
 #include "exit_codes.hpp"
 #include "logging.hpp"
-#include "os/os.hpp"
+#include "os/names.hpp"
 #include "run.hpp"
 #include "support/shmqd_ready.hpp"
 #include "shmq/error.hpp"

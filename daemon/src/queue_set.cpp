@@ -7,7 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "os/os.hpp"
+#include "os/names.hpp"
+#include "os/process.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::daemon {

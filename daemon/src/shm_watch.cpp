@@ -11,7 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "os/os.hpp"
+#include "os/names.hpp"
 
 namespace shmq::daemon {
 

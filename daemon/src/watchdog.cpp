@@ -14,7 +14,8 @@
 #include <spdlog/spdlog.h>
 
 #include "layout/header.hpp"
-#include "os/os.hpp"
+#include "os/names.hpp"
+#include "os/process.hpp"
 #include "os/wait.hpp"
 #include "shmq/error.hpp"
 

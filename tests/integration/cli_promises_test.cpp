@@ -208,7 +208,7 @@ TEST_F(CliPromises, ReadCommandsLeaveTheSessionTableAsItWas) {
 // the queue with Segment::open, which maps read-write, so each exits 4
 // ("permission denied") for such a reader. The README does not promise it
 // (it says only that they join no session and write nothing); DESIGN.md does.
-// Fixing it needs a read-only Segment::open in lib/src/os/os.cpp used by the
+// Fixing it needs a read-only Segment::open in lib/src/os/segment.cpp used by the
 // CLI's read commands; enable this test with that change.
 TEST_F(CliPromises, DISABLED_ReadCommandsWorkWithOnlyReadPermission) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the reader as nobody";

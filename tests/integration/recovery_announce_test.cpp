@@ -15,7 +15,7 @@
 #include "core/recovery.hpp"
 #include "core/registry.hpp"
 #include "layout/crash_point.hpp"
-#include "os/os.hpp"
+#include "os/process.hpp"
 #include "os/queue_segment.hpp"
 #include "shmq/shmq.hpp"
 #include "test_support.hpp"

@@ -26,7 +26,7 @@
 #include "core/ring.hpp"
 #include "crash_workload.hpp"
 #include "layout/crash_point.hpp"
-#include "os/os.hpp"
+#include "os/process.hpp"
 #include "os/queue_segment.hpp"
 #include "os/wait.hpp"
 #include "shmq/shmq.hpp"

@@ -11,7 +11,7 @@
 
 #include "shmq/admin/control.hpp"
 #include "shmq/admin/control.hpp"
-#include "os/os.hpp"
+#include "os/names.hpp"
 #include "os/queue_segment.hpp"
 #include "shmq/shmq.hpp"
 #include "test_support.hpp"

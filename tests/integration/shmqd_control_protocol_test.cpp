@@ -26,7 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shmq/admin/control.hpp"
-#include "os/os.hpp"
+#include "os/names.hpp"
 #include "shmq/shmq.hpp"
 #include "shmqd_control.hpp"
 #include "shmqd_process.hpp"

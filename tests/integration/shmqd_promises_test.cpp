@@ -21,7 +21,7 @@
 
 #include "children.hpp"
 #include "observed_queue.hpp"
-#include "os/os.hpp"
+#include "os/process.hpp"
 #include "shmq/shmq.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"

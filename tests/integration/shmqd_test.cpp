@@ -29,7 +29,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "os/os.hpp"
+#include "os/names.hpp"
+#include "os/process.hpp"
 #include "os/queue_segment.hpp"
 #include "shmq/shmq.hpp"
 #include "shmqd_process.hpp"

@@ -15,7 +15,7 @@
 
 #include <gtest/gtest.h>
 
-#include "os/os.hpp"
+#include "os/process.hpp"
 #include "support/shmqd_launcher.hpp"
 #include "test_support.hpp"
 

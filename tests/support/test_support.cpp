@@ -15,7 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "os/os.hpp"
+#include "os/names.hpp"
+#include "os/process.hpp"
+#include "os/segment.hpp"
 
 namespace shmq::test {
 

@@ -1,7 +1,11 @@
-// Unit tests of the OS layer (os.hpp) and of shmq's error category.
+// Unit tests of the OS layer (lib/src/os) and of shmq's error category.
 // Every blocking call runs under a deadline (a forked child that is killed if
 // it overstays), so a broken implementation fails a test instead of hanging.
-#include "os/os.hpp"
+#include "os/file_lock.hpp"
+#include "os/futex.hpp"
+#include "os/names.hpp"
+#include "os/process.hpp"
+#include "os/segment.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -11,7 +11,10 @@
 #include "core/recovery.hpp"
 #include "core/registry.hpp"
 #include "layout/header.hpp"
-#include "os/os.hpp"
+#include "os/file_lock.hpp"
+#include "os/names.hpp"
+#include "os/process.hpp"
+#include "os/segment.hpp"
 #include "os/queue_segment.hpp"
 #include "os/wait.hpp"
 

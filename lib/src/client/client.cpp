@@ -5,9 +5,10 @@
 #include <unistd.h>
 
 #include "client/client_state.hpp"
-#include "shmq/admin/control.hpp"
 #include "core/recovery.hpp"
+#include "os/names.hpp"
 #include "os/wait.hpp"
+#include "shmq/admin/control.hpp"
 
 namespace shmq {
 namespace detail {

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "core/registry.hpp"
-#include "os/os.hpp"
+#include "os/segment.hpp"
 #include "os/queue_segment.hpp"
 #include "shmq/config.hpp"
 

@@ -9,7 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "os/os.hpp"
+#include "os/process.hpp"
 
 namespace shmq::admin {
 

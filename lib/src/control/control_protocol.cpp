@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "layout/layout.hpp"
-#include "os/os.hpp"
+#include "os/names.hpp"
 #include "os/queue_segment.hpp"
 
 namespace shmq::admin {

@@ -13,6 +13,9 @@
 #include "core/registry.hpp"
 #include "layout/crash_point.hpp"
 #include "layout/header.hpp"
+#include "os/file_lock.hpp"
+#include "os/names.hpp"
+#include "os/process.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::detail {

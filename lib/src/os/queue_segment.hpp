@@ -10,7 +10,7 @@
 
 #include "core/registry.hpp"
 #include "layout/queue_view.hpp"
-#include "os/os.hpp"
+#include "os/segment.hpp"
 #include "shmq/config.hpp"
 #include "shmq/error.hpp"
 

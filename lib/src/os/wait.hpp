@@ -24,7 +24,8 @@
 #include "core/parking.hpp"
 #include "layout/crash_point.hpp"
 #include "layout/queue_view.hpp"
-#include "os/os.hpp"
+#include "os/futex.hpp"
+#include "os/process.hpp"
 #include "shmq/config.hpp"
 #include "shmq/error.hpp"
 
