@@ -1,8 +1,8 @@
 // shmq-cli's README promises, each checked against the real binaries (issue
 // 12): the exit codes 1, 6, 7 and 130; read commands join no session; the
 // namespace after the command and from $SHMQ_NAMESPACE; create's defaults;
-// the session states hung, fenced, dead and gone in stat and sessions; peek
-// never shows a torn message while producers run.
+// peek never shows a torn message while producers run. (The session states
+// in stat and sessions are in cli_session_states_test.cpp.)
 //
 // Children are forked while the test holds no Client; every wait is bounded
 // and waits on a condition (a pipe, the registry, the CLI's own output).
@@ -24,12 +24,12 @@
 #include <span>
 #include <string_view>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "children.hpp"
+#include "cli_fixture.hpp"
 #include "core/registry.hpp"
 #include "os/queue_segment.hpp"
 #include "shmq/shmq.hpp"
@@ -49,52 +49,16 @@ using shmq::test::SharedArray;
 using shmq::test::Shmqd;
 using shmq::test::TestNamespace;
 using shmq::test::Victim;
-
-const std::string kCli = SHMQ_TEST_SHMQ_CLI_PATH;
-constexpr auto kLimit = 60s;                  // only a broken program reaches it
-constexpr std::uint64_t kStateLimitMs = 20'000;  // a state the CLI must come to show
-
-std::string describe(const ProgramResult& r) {
-  return "exit " + std::to_string(r.exit.code) + " signal " + std::to_string(r.exit.signal) +
-         (r.exit.timed_out ? " (timed out)" : "") + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
-bool exited_with(const ProgramResult& r, int code) { return r.exit.exited && r.exit.code == code; }
-
-ProgramResult cli(const TestNamespace& ns, std::vector<std::string> args, const std::string& input = {}) {
-  args.insert(args.begin(), {kCli, "--namespace", ns.name()});
-  return run_program(args, kLimit, input);
-}
-
-// Polls `reached` until it holds or kStateLimitMs passed.
-template <class Condition>
-bool eventually(Condition reached) {
-  const std::uint64_t deadline = now_ms() + kStateLimitMs;
-  while (!reached()) {
-    if (now_ms() >= deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
-// `shmq-cli ARGS --json` parsed; null when it failed or printed no JSON.
-nlohmann::json cli_json(const TestNamespace& ns, std::vector<std::string> args) {
-  args.emplace_back("--json");
-  const ProgramResult r = cli(ns, std::move(args));
-  if (!exited_with(r, 0)) return nullptr;
-  return nlohmann::json::parse(r.out, nullptr, false);
-}
-
-void create_queue(const TestNamespace& ns, const std::string& queue, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args{"create", queue, "--capacity", "16", "--slot-size", "64"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  const ProgramResult r = cli(ns, args);
-  ASSERT_TRUE(exited_with(r, 0)) << describe(r);
-}
-
-std::string segment_path(const TestNamespace& ns, const std::string& queue) {
-  return shmq::detail::shm_path(shmq::detail::queue_segment_name(ns.name(), queue));
-}
+using shmq::test::cli_tests::cli;
+using shmq::test::cli_tests::cli_json;
+using shmq::test::cli_tests::CliPromises;
+using shmq::test::cli_tests::create_queue;
+using shmq::test::cli_tests::describe;
+using shmq::test::cli_tests::eventually;
+using shmq::test::cli_tests::exited_with;
+using shmq::test::cli_tests::kCli;
+using shmq::test::cli_tests::kLimit;
+using shmq::test::cli_tests::segment_path;
 
 // Every session word of the namespace's registry (state, generation, pid).
 std::vector<shmq::detail::Word> session_words(const TestNamespace& ns) {
@@ -106,12 +70,7 @@ std::vector<shmq::detail::Word> session_words(const TestNamespace& ns) {
   return words;
 }
 
-class CliPromises : public ::testing::Test {
- protected:
-  TestNamespace ns_;
-};
-
-// ---- 1. exit codes ---------------------------------------------------------------
+// ---- exit codes ---------------------------------------------------------------
 
 TEST_F(CliPromises, ExitCode1ForACorruptSegment) {
   create_queue(ns_, "q");
@@ -178,7 +137,7 @@ TEST_F(CliPromises, ExitCode130WhenAWaitingRecvIsInterrupted) {
   }
 }
 
-// ---- 2. read commands join no session ----------------------------------------
+// ---- read commands join no session ----------------------------------------
 
 TEST_F(CliPromises, ReadCommandsLeaveTheSessionTableAsItWas) {
   create_queue(ns_, "q");
@@ -245,7 +204,7 @@ TEST_F(CliPromises, DISABLED_ReadCommandsWorkWithOnlyReadPermission) {
   for (std::size_t i = 0; i < reads.size(); ++i) EXPECT_EQ(codes[i], 0) << reads[i][0] << ": " << &first_error[0];
 }
 
-// ---- 3. where the namespace comes from --------------------------------------------
+// ---- where the namespace comes from --------------------------------------------
 
 TEST_F(CliPromises, NamespaceIsTakenAfterTheCommandAndFromTheEnvironment) {
   create_queue(ns_, "here");
@@ -276,7 +235,7 @@ TEST_F(CliPromises, NamespaceIsTakenAfterTheCommandAndFromTheEnvironment) {
   EXPECT_EQ(names(empty), other.name() + ":") << describe(empty);
 }
 
-// ---- 4. create's defaults ------------------------------------------------------
+// ---- create's defaults ------------------------------------------------------
 
 void expect_documented_defaults(const TestNamespace& ns, const std::string& queue) {
   const nlohmann::json j = cli_json(ns, {"stat", queue});
@@ -307,138 +266,7 @@ TEST_F(CliPromises, CreateWithOnlyTheRequiredFlagsHasTheDocumentedDefaults) {
   expect_documented_defaults(ns_, "served");
 }
 
-// ---- 5. session states in stat and sessions ------------------------------------
-
-shmq::ClientOptions quick_heartbeat(const TestNamespace& ns) {
-  shmq::ClientOptions o;
-  o.ns = ns.name();
-  o.heartbeat_interval = 20ms;
-  o.heartbeat_timeout = 200ms;
-  return o;
-}
-
-// A consumer of q that leases one message, reports its session and that it
-// holds it, and waits to be stopped or killed.
-int holding_consumer(const TestNamespace& ns, std::atomic<std::uint32_t>& session, const Pipe& holding) {
-  shmq::Client c(quick_heartbeat(ns));
-  session = c.session_id();
-  shmq::Consumer consumer = c.consumer("q");
-  const shmq::Message m = consumer.receive(20s);
-  if (!m) return fail(70, "receive: %s", shmq::to_string(m.status()));
-  if (!holding.signal()) return fail(71, "cannot report holding");
-  ::pause();
-  return 0;
-}
-
-// The state `shmq-cli stat q --json` gives consumer `owner` of group 0 ("" if
-// it lists none), and the one it gives session `owner` among the sessions.
-std::string consumer_state(const TestNamespace& ns, std::uint32_t owner) {
-  const nlohmann::json j = cli_json(ns, {"stat", "q"});
-  if (j.is_null()) return "";
-  for (const auto& c : j["groups"][0]["consumers"])
-    if (c["session"] == owner) return c["state"];
-  return "";
-}
-std::string stat_session_state(const TestNamespace& ns, std::uint32_t owner) {
-  const nlohmann::json j = cli_json(ns, {"stat", "q"});
-  if (j.is_null()) return "";
-  for (const auto& s : j["sessions"])
-    if (s["session"] == owner) return s["state"];
-  return "";
-}
-// The state `shmq-cli sessions --json` gives session `owner` ("" if not listed).
-std::string sessions_state(const TestNamespace& ns, std::uint32_t owner) {
-  const nlohmann::json j = cli_json(ns, {"sessions"});
-  if (j.is_null()) return "";
-  for (const auto& s : j["sessions"])
-    if (s["session"] == owner) return s["state"];
-  return "";
-}
-// The text line of `shmq-cli ARGS` that names `pid`.
-std::string line_naming(const TestNamespace& ns, const std::vector<std::string>& args, pid_t pid) {
-  const ProgramResult r = cli(ns, args);
-  const std::string p = " " + std::to_string(pid) + " ";
-  std::size_t start = 0;
-  for (std::size_t end; (end = r.out.find('\n', start)) != std::string::npos; start = end + 1) {
-    const std::string line = " " + r.out.substr(start, end - start) + " ";
-    if (line.find(p) != std::string::npos) return line;
-  }
-  return "";
-}
-bool shows(const std::string& line, const std::string& state) { return line.find(" " + state + " ") != std::string::npos; }
-
-// The text of `stat q` and of `sessions` both show `pid` in `state`.
-void expect_text_shows(const TestNamespace& ns, pid_t pid, const std::string& state) {
-  const std::string stat_line = line_naming(ns, {"stat", "q"}, pid);
-  EXPECT_TRUE(shows(stat_line, state)) << stat_line;
-  const std::string sessions_line = line_naming(ns, {"sessions"}, pid);
-  EXPECT_TRUE(shows(sessions_line, state)) << sessions_line;
-}
-
-// Without shmqd nobody fences a stopped consumer: it stays hung.
-TEST_F(CliPromises, StoppedConsumerIsHungWithoutShmqd) {
-  create_queue(ns_, "q");
-  ASSERT_TRUE(exited_with(cli(ns_, {"send", "q", "m"}), 0));
-  SharedArray<std::atomic<std::uint32_t>> session(1);
-  Pipe holding;
-  Victim victim([&] { return holding_consumer(ns_, session[0], holding); });
-  ASSERT_TRUE(holding.wait(kLimit));
-  const std::uint32_t o = session[0].load();
-  EXPECT_EQ(consumer_state(ns_, o), "alive");
-  EXPECT_EQ(sessions_state(ns_, o), "alive");
-  ASSERT_TRUE(victim.signal(SIGSTOP));
-  EXPECT_TRUE(eventually([&] { return consumer_state(ns_, o) == "hung"; })) << consumer_state(ns_, o);
-  EXPECT_EQ(stat_session_state(ns_, o), "hung");
-  EXPECT_EQ(sessions_state(ns_, o), "hung");
-  expect_text_shows(ns_, victim.pid(), "hung");
-}
-
-// With shmqd the stopped consumer is fenced (and its lease taken back).
-TEST_F(CliPromises, StoppedConsumerIsFencedByShmqd) {
-  Shmqd daemon(ns_);
-  ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
-  create_queue(ns_, "q");
-  ASSERT_TRUE(exited_with(cli(ns_, {"send", "q", "m"}), 0));
-  SharedArray<std::atomic<std::uint32_t>> session(1);
-  Pipe holding;
-  Victim victim([&] { return holding_consumer(ns_, session[0], holding); });
-  ASSERT_TRUE(holding.wait(kLimit));
-  const std::uint32_t o = session[0].load();
-  ASSERT_TRUE(victim.signal(SIGSTOP));
-  EXPECT_TRUE(eventually([&] { return sessions_state(ns_, o) == "fenced"; })) << daemon.err();
-  EXPECT_EQ(stat_session_state(ns_, o), "fenced");
-  expect_text_shows(ns_, victim.pid(), "fenced");
-}
-
-// Killed with no shmqd to recover it: the registry still names it (dead);
-// once its entry is Free, its lease names a session that has left (gone).
-TEST_F(CliPromises, KilledConsumerIsDeadThenGoneOnceItsEntryIsFree) {
-  create_queue(ns_, "q");
-  ASSERT_TRUE(exited_with(cli(ns_, {"send", "q", "m"}), 0));
-  SharedArray<std::atomic<std::uint32_t>> session(1);
-  Pipe holding;
-  Victim victim([&] { return holding_consumer(ns_, session[0], holding); });
-  ASSERT_TRUE(holding.wait(kLimit));
-  const std::uint32_t o = session[0].load();
-  const pid_t pid = victim.pid();
-  ASSERT_TRUE(victim.signal(SIGKILL));
-  (void)victim.wait(kLimit);
-  EXPECT_EQ(consumer_state(ns_, o), "dead");
-  EXPECT_EQ(sessions_state(ns_, o), "dead");
-  EXPECT_TRUE(shows(line_naming(ns_, {"stat", "q"}, pid), "dead")) << line_naming(ns_, {"stat", "q"}, pid);
-  EXPECT_TRUE(shows(line_naming(ns_, {"sessions"}, pid), "dead")) << line_naming(ns_, {"sessions"}, pid);
-
-  // Its entry freed as a detach would, the lease left behind.
-  {
-    ASSERT_TRUE(shmq::detail::release_session(shmq::detail::open_or_create_registry(ns_.name()).view, o));
-  }
-  EXPECT_EQ(consumer_state(ns_, o), "gone");
-  EXPECT_EQ(sessions_state(ns_, o), "") << "a Free entry is no session";
-  const ProgramResult text = cli(ns_, {"stat", "q"});
-  EXPECT_NE(text.out.find(" gone"), std::string::npos) << text.out;
-}
-
-// ---- 6. peek never shows a torn message ---------------------------------------
+// ---- peek never shows a torn message ---------------------------------------
 
 std::uint32_t fnv1a(std::string_view s) {
   std::uint32_t h = 2166136261U;
