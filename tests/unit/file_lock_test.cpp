@@ -1,4 +1,4 @@
-// Unit tests of FileLock (os.hpp), the one file lock: it excludes a forked
+// Unit tests of FileLock (os/file_lock.hpp), the one file lock: it excludes a forked
 // child and another thread of the same process, blocks until released, and
 // fails with the path in its message where the file cannot be made. Every
 // wait is bounded, so a broken lock fails a test instead of hanging.

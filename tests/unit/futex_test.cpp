@@ -1,4 +1,4 @@
-// Unit tests of the futex calls (os.hpp) on a word in a shared segment: a
+// Unit tests of the futex calls (os/futex.hpp) on a word in a shared segment: a
 // wake reaches a forked child, a wait ends on its timeout or at once when the
 // word differs, and a wake nobody waits for is harmless. Every wait runs in a
 // forked child under a deadline, so a broken futex fails instead of hanging.

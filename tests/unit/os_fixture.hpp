@@ -1,4 +1,4 @@
-// What the unit tests of the OS layer (os.hpp) share: a deadline on every
+// What the unit tests of the OS layer (lib/src/os) share: a deadline on every
 // blocking call (a forked child that is killed if it overstays, so a broken
 // implementation fails a test instead of hanging), error capture, and ShmTest,
 // a namespace of the test process's own, cleaned before and after each test.

@@ -1,4 +1,4 @@
-// Unit tests of the names shmq gives things (os.hpp): queue, group and
+// Unit tests of the names shmq gives things (os/names.hpp): queue, group and
 // namespace names are checked, with a message that quotes the bad value and
 // the rule; the namespace comes from the caller, then $SHMQ_NAMESPACE, then
 // "default"; every object name carries the namespace.

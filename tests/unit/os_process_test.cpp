@@ -1,4 +1,4 @@
-// Unit tests of what the OS layer (os.hpp) knows about processes and time: the
+// Unit tests of what the OS layer (os/process.hpp) knows about processes and time: the
 // monotonic clock, a process's start time and name (parsed from /proc even
 // when the name holds spaces and parens), when a process counts as alive
 // (a zombie does not), and a pidfd that becomes readable when its child exits.

@@ -1,4 +1,4 @@
-// Unit tests of shared-memory segments (Segment in os.hpp): create, open,
+// Unit tests of shared-memory segments (os/segment.hpp): create, open,
 // list and remove; each failure as its errc with a message naming the
 // segment; the mode despite the umask; every page reserved at creation.
 #include <fcntl.h>
