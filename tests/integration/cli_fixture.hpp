@@ -17,7 +17,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "os/os.hpp"
+#include "os/names.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"
 

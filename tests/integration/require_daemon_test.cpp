@@ -14,6 +14,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "os/names.hpp"
 #include "os/queue_segment.hpp"
 #include "shmq/shmq.hpp"
 #include "shmqd_process.hpp"
