@@ -80,8 +80,11 @@ QueueConfig crash_queue() {
 // (g1) are the first redelivery-generation bumps they could miss.
 int crash_workload(const std::string& ns, const std::string& point, std::uint32_t nth, ChildLog& log) {
   if (!point.empty()) detail::arm_crash_point(point, nth);
-  Client client({.ns = ns});  // session.claimed
-  Client other({.ns = ns});   // session.claimed again
+  // Heartbeats a day apart: a beat between fence_session and the take would
+  // see the fence first, and the take would return Fenced before taking.
+  const ClientOptions quiet{.ns = ns, .heartbeat_interval = 12h, .heartbeat_timeout = 24h};
+  Client client(quiet);  // session.claimed
+  Client other(quiet);   // session.claimed again
   Consumer g0 = client.consumer("q", "g0");
   Consumer g1 = client.consumer("q", "g1");
   Consumer g2 = client.consumer("q", "g2");

@@ -49,12 +49,12 @@ bool ClientState::check_fenced() noexcept {
   return true;
 }
 
+// claim_session stamped the first beat: each round waits, then beats.
 void ClientState::heartbeat_loop() {
   std::unique_lock lock(mutex);
-  while (!stop) {
+  while (!wake.wait_for(lock, options.heartbeat_interval, [this] { return stop; })) {
     beat(registry, owner, monotonic_ns());
     (void)check_fenced();
-    wake.wait_for(lock, options.heartbeat_interval, [this] { return stop; });
   }
 }
 
