@@ -17,7 +17,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "os/names.hpp"
 #include "shmqd_process.hpp"
 #include "test_support.hpp"
 
@@ -110,10 +109,6 @@ inline void create_queue(const TestNamespace& ns, const std::string& queue, std:
   args.insert(args.end(), extra.begin(), extra.end());
   const ProgramResult r = cli(ns, args);
   ASSERT_TRUE(exited_with(r, 0)) << describe(r);
-}
-
-inline std::string segment_path(const TestNamespace& ns, const std::string& queue) {
-  return shmq::detail::shm_path(shmq::detail::queue_segment_name(ns.name(), queue));
 }
 
 class CliPromises : public ::testing::Test {

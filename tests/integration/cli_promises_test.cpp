@@ -58,7 +58,6 @@ using shmq::test::cli_tests::eventually;
 using shmq::test::cli_tests::exited_with;
 using shmq::test::cli_tests::kCli;
 using shmq::test::cli_tests::kLimit;
-using shmq::test::cli_tests::segment_path;
 
 // Every session word of the namespace's registry (state, generation, pid).
 std::vector<shmq::detail::Word> session_words(const TestNamespace& ns) {
@@ -75,7 +74,7 @@ std::vector<shmq::detail::Word> session_words(const TestNamespace& ns) {
 TEST_F(CliPromises, ExitCode1ForACorruptSegment) {
   create_queue(ns_, "q");
   {
-    const int fd = ::open(segment_path(ns_, "q").c_str(), O_WRONLY);
+    const int fd = ::open(ns_.queue_path("q").c_str(), O_WRONLY);
     ASSERT_GE(fd, 0) << std::strerror(errno);
     const char junk[16] = "not a header!!!";
     ASSERT_EQ(::pwrite(fd, junk, sizeof junk, 0), static_cast<ssize_t>(sizeof junk));
@@ -177,7 +176,7 @@ TEST_F(CliPromises, DISABLED_ReadCommandsWorkWithOnlyReadPermission) {
   create_queue(ns_, "q", {"--mode", "0640"});
   ASSERT_TRUE(exited_with(cli(ns_, {"send", "q", "hello"}), 0));
   for (const std::string& path :
-       {segment_path(ns_, "q"), shmq::detail::shm_path(shmq::detail::registry_segment_name(ns_.name()))}) {
+       {ns_.queue_path("q"), ns_.registry_path()}) {
     ASSERT_EQ(::chown(path.c_str(), 0, kUsers), 0) << path << ": " << std::strerror(errno);
     ASSERT_EQ(::chmod(path.c_str(), 0640), 0) << path << ": " << std::strerror(errno);
   }
@@ -248,7 +247,7 @@ void expect_documented_defaults(const TestNamespace& ns, const std::string& queu
   EXPECT_EQ(g["max_deliveries"], 5);
   EXPECT_EQ(g["lease_timeout_ms"], 30000);
   struct stat st {};
-  ASSERT_EQ(::stat(segment_path(ns, queue).c_str(), &st), 0) << std::strerror(errno);
+  ASSERT_EQ(::stat(ns.queue_path(queue).c_str(), &st), 0) << std::strerror(errno);
   EXPECT_EQ(st.st_mode & 07777, 0600U) << std::oct << (st.st_mode & 07777);
 }
 

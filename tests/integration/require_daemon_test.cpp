@@ -14,7 +14,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "os/names.hpp"
 #include "os/queue_segment.hpp"
 #include "shmq/shmq.hpp"
 #include "shmqd_process.hpp"
@@ -35,7 +34,7 @@ constexpr auto kLimit = 60s;  // only a broken program reaches it
 
 bool exists(const TestNamespace& ns, const std::string& queue) {
   struct stat st {};
-  return ::stat(shmq::detail::shm_path(shmq::detail::queue_segment_name(ns.name(), queue)).c_str(), &st) == 0;
+  return ::stat(ns.queue_path(queue).c_str(), &st) == 0;
 }
 
 shmq::QueueConfig small_queue() {

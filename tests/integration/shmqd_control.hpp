@@ -11,16 +11,11 @@
 
 #include "shmq/admin/control.hpp"
 #include "shmq/admin/control.hpp"
-#include "os/names.hpp"
 #include "os/queue_segment.hpp"
 #include "shmq/shmq.hpp"
 #include "test_support.hpp"
 
 namespace shmq::test::control {
-
-inline std::string shm_path(const TestNamespace& ns, const std::string& queue) {
-  return shmq::detail::shm_path(shmq::detail::queue_segment_name(ns.name(), queue));
-}
 
 inline bool exists(const std::string& path) {
   struct stat st {};

@@ -34,7 +34,6 @@ using shmq::test::TestNamespace;
 using shmq::test::control::exists;
 using shmq::test::control::outcome;
 using shmq::test::control::request;
-using shmq::test::control::shm_path;
 using shmq::test::control::small_queue;
 
 constexpr uid_t kNobody = 65534;
@@ -70,7 +69,7 @@ TEST(ShmqdControlTest, MultiProcessQueueIsOwnedByTheRequestersUidAndGid) {
   ASSERT_TRUE(exited_cleanly(requester.wait(60s)));
   EXPECT_TRUE(daemon.wait_for("uid 65534: create theirs: ok")) << daemon.err();
   struct stat st {};
-  ASSERT_EQ(::stat(shm_path(ns, "theirs").c_str(), &st), 0) << std::strerror(errno);
+  ASSERT_EQ(::stat(ns.queue_path("theirs").c_str(), &st), 0) << std::strerror(errno);
   EXPECT_EQ(st.st_uid, kNobody);
   EXPECT_EQ(st.st_gid, kUsers);
   EXPECT_EQ(st.st_mode & 0777U, 0640U);
@@ -103,7 +102,7 @@ TEST(ShmqdControlTest, MultiProcessOnlyOwnerGroupOrRootMayDeleteOrPurge) {
     const std::string create = outcome(ns, request(ControlOp::Create, "mine"));
     CHILD_CHECK(create == "ok", "create mine: %s", create.c_str());
     struct stat st {};
-    CHILD_CHECK(::stat(shm_path(ns, "mine").c_str(), &st) == 0, "stat mine: %s", std::strerror(errno));
+    CHILD_CHECK(::stat(ns.queue_path("mine").c_str(), &st) == 0, "stat mine: %s", std::strerror(errno));
     CHILD_CHECK(st.st_uid == kNobody && st.st_gid == kNogroup && (st.st_mode & 0777U) == 0600U,
                 "mine is %u:%u mode 0%o", st.st_uid, st.st_gid, st.st_mode & 0777U);
     // Its owner can map it (the library directly, no daemon involved).
@@ -116,11 +115,11 @@ TEST(ShmqdControlTest, MultiProcessOnlyOwnerGroupOrRootMayDeleteOrPurge) {
     CHILD_CHECK(purged == "ok", "purge mine: %s", purged.c_str());
     const std::string deleted = outcome(ns, request(ControlOp::Delete, "mine"));
     CHILD_CHECK(deleted == "ok", "delete mine: %s", deleted.c_str());
-    CHILD_CHECK(!exists(shm_path(ns, "mine")), "mine still exists");
+    CHILD_CHECK(!exists(ns.queue_path("mine")), "mine still exists");
     return 0;
   });
   EXPECT_TRUE(exited_cleanly(outsider.wait(60s)));
-  EXPECT_TRUE(exists(shm_path(ns, "private")));
+  EXPECT_TRUE(exists(ns.queue_path("private")));
   EXPECT_TRUE(daemon.wait_for("uid 65534: delete private: permission_denied")) << daemon.err();
 
   // nobody with "users" as a supplementary group: a member of team's group.
@@ -134,7 +133,7 @@ TEST(ShmqdControlTest, MultiProcessOnlyOwnerGroupOrRootMayDeleteOrPurge) {
     const std::string create = outcome(ns, request(ControlOp::Create, "team", small_queue(0660)));
     CHILD_CHECK(create == "ok", "create team: %s", create.c_str());
     struct stat st {};
-    CHILD_CHECK(::stat(shm_path(ns, "team").c_str(), &st) == 0, "stat team: %s", std::strerror(errno));
+    CHILD_CHECK(::stat(ns.queue_path("team").c_str(), &st) == 0, "stat team: %s", std::strerror(errno));
     CHILD_CHECK(st.st_uid == kNobody && st.st_gid == kUsers && (st.st_mode & 0777U) == 0660U,
                 "team is %u:%u mode 0%o", st.st_uid, st.st_gid, st.st_mode & 0777U);
     return 0;

@@ -40,7 +40,6 @@ using shmq::errc;
 using shmq::test::Shmqd;
 using shmq::test::TestNamespace;
 using shmq::test::control::exists;
-using shmq::test::control::shm_path;
 using shmq::test::control::small_queue;
 using ::testing::HasSubstr;
 
@@ -211,7 +210,7 @@ TEST(ShmqdControlTest, MultiProcessMalformedRequestsGetErrorsAndNeverStopTheDaem
   // The daemon is alive and serves a well-formed request.
   const json created = ask(ns, R"({"op":"create","queue":"good","config":{"capacity":8,"slot_size":64}})");
   EXPECT_EQ(created, json({{"ok", true}}));
-  EXPECT_TRUE(exists(shm_path(ns, "good")));
+  EXPECT_TRUE(exists(ns.queue_path("good")));
   EXPECT_EQ(::kill(daemon.pid(), 0), 0);
 
   // The silent client was closed after the idle timeout (~5 s), not before.
@@ -274,7 +273,7 @@ TEST(ShmqdControlTest, MultiProcessWithoutADaemonCreateFallsBackAndPurgeSaysToSt
   {
     shmq::Client client({.ns = ns.name()});
     client.create_queue("direct", small_queue());
-    EXPECT_TRUE(exists(shm_path(ns, "direct")));
+    EXPECT_TRUE(exists(ns.queue_path("direct")));
     try {
       (void)client.purge_queue("direct");
       ADD_FAILURE() << "purged without a daemon";
@@ -295,7 +294,7 @@ TEST(ShmqdControlTest, MultiProcessWithoutADaemonCreateFallsBackAndPurgeSaysToSt
     ::close(fd);
     ASSERT_TRUE(exists(sock));
     client.create_queue("stale", small_queue());
-    EXPECT_TRUE(exists(shm_path(ns, "stale")));
+    EXPECT_TRUE(exists(ns.queue_path("stale")));
   }
   // A daemon started now replaces the stale socket and serves.
   Shmqd daemon(ns);

@@ -41,7 +41,6 @@ using shmq::test::wait_parked;
 using shmq::test::control::exists;
 using shmq::test::control::outcome;
 using shmq::test::control::request;
-using shmq::test::control::shm_path;
 using shmq::test::control::small_queue;
 using ::testing::HasSubstr;
 
@@ -61,7 +60,7 @@ TEST(ShmqdControlTest, MultiProcessCreateAndDeleteGoThroughTheDaemon) {
   client.create_queue("jobs", config);
   EXPECT_TRUE(daemon.wait_for("uid 0: create jobs: ok")) << daemon.err();
   struct stat st {};
-  ASSERT_EQ(::stat(shm_path(ns, "jobs").c_str(), &st), 0);
+  ASSERT_EQ(::stat(ns.queue_path("jobs").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777U, 0640U);  // its owner: MultiProcessQueueIsOwnedByTheRequestersUidAndGid
 
   // Visible and usable like any queue.
@@ -107,11 +106,11 @@ TEST(ShmqdControlTest, MultiProcessCreateAndDeleteGoThroughTheDaemon) {
     EXPECT_EQ(e.value(), errc::invalid_argument);
     EXPECT_THAT(e.what(), HasSubstr("queue name 'no/slash' is invalid"));
   }
-  EXPECT_FALSE(exists(shm_path(ns, "odd")));
+  EXPECT_FALSE(exists(ns.queue_path("odd")));
   EXPECT_TRUE(daemon.wait_for("create odd: invalid_argument: capacity 1000 is invalid")) << daemon.err();
 
   EXPECT_TRUE(client.delete_queue("jobs"));
-  EXPECT_FALSE(exists(shm_path(ns, "jobs")));
+  EXPECT_FALSE(exists(ns.queue_path("jobs")));
   EXPECT_FALSE(client.delete_queue("jobs"));  // absent: false, as without a daemon
   EXPECT_TRUE(daemon.wait_for("delete jobs: not_found")) << daemon.err();
   // The attached producer and consumer keep their mapping.

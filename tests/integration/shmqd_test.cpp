@@ -51,10 +51,6 @@ using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string shm_path(const TestNamespace& ns, const std::string& queue) {
-  return shmq::detail::shm_path(shmq::detail::queue_segment_name(ns.name(), queue));
-}
-
 std::vector<std::string> objects_of(const TestNamespace& ns) {
   std::vector<std::string> names;
   for (const std::string& o : ns.objects()) names.push_back(o.substr(shmq::detail::namespace_prefix(ns.name()).size()));
@@ -118,10 +114,10 @@ TEST(ShmqdTest, MultiProcessCreatesConfiguredQueuesThatClientsUse) {
   EXPECT_THAT(objects, Contains("registry"));
 
   struct stat st {};
-  ASSERT_EQ(::stat(shm_path(ns, "orders").c_str(), &st), 0);
+  ASSERT_EQ(::stat(ns.queue_path("orders").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777U, 0660U);
   EXPECT_EQ(st.st_gid, 0U);  // owner_group "root"
-  ASSERT_EQ(::stat(shm_path(ns, "plain").c_str(), &st), 0);
+  ASSERT_EQ(::stat(ns.queue_path("plain").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777U, 0600U);
 
   // The last fork is behind us: a Client may start its heartbeat thread now.
@@ -356,7 +352,7 @@ TEST(ShmqdTest, MultiProcessRegistryModeLetsAnotherUserAttach) {
   Shmqd daemon(ns, config.path());
   ASSERT_TRUE(daemon.wait_ready()) << daemon.err();
   struct stat st {};
-  ASSERT_EQ(::stat(shmq::detail::shm_path(shmq::detail::registry_segment_name(ns.name())).c_str(), &st), 0);
+  ASSERT_EQ(::stat(ns.registry_path().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777U, 0666U);
   const pid_t child = shmq::test::fork_child([&] { return round_trip_as_nobody(ns, "shared"); });
   const ChildExit e = shmq::test::wait_child(child, 30s);

@@ -43,6 +43,12 @@ TestNamespace::~TestNamespace() { remove_all(name_); }
 
 std::vector<std::string> TestNamespace::objects() const { return detail::Segment::list(detail::namespace_prefix(name_)); }
 
+std::string TestNamespace::queue_path(const std::string& queue) const {
+  return detail::shm_path(detail::queue_segment_name(name_, queue));
+}
+
+std::string TestNamespace::registry_path() const { return detail::shm_path(detail::registry_segment_name(name_)); }
+
 pid_t fork_child(const std::function<int()>& body) {
   const pid_t pid = ::fork();
   if (pid != 0) return pid;

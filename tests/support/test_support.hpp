@@ -22,6 +22,9 @@ class TestNamespace {
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   // Names of the /dev/shm objects the namespace has now.
   [[nodiscard]] std::vector<std::string> objects() const;
+  // The paths of its queue `queue`'s segment and of its session registry.
+  [[nodiscard]] std::string queue_path(const std::string& queue) const;
+  [[nodiscard]] std::string registry_path() const;
 
  private:
   std::string name_;
