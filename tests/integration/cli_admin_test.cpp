@@ -143,7 +143,10 @@ TEST_F(Cli, MultiProcessGcRemovesWhatDeadProcessesLeftAndNothingLive) {
     ASSERT_TRUE(exited_with(r, 0)) << describe(r);
     EXPECT_NE(r.out.find("keeping namespace " + ns->name()), std::string::npos) << r.out;
   }
+  // objects() lists /dev/shm again: what gc left (cppcheck takes it for a pure function).
+  // cppcheck-suppress knownConditionTrueFalse
   EXPECT_EQ(live.objects(), live_before);
+  // cppcheck-suppress knownConditionTrueFalse
   EXPECT_EQ(daemon_only.objects(), daemon_before);
 }
 

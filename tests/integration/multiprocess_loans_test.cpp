@@ -127,7 +127,7 @@ int drain(shmq::Consumer& consumer, std::uint64_t first, std::uint64_t n) {
 }
 
 // The bytes a dropped loan writes: never a valid seq payload (wrong length).
-void scribble(shmq::Loan& l) { std::memset(l.data().data(), 0xEE, l.data().size()); }
+void scribble(const shmq::Loan& l) { std::memset(l.data().data(), 0xEE, l.data().size()); }
 
 TEST(MultiProcessTest, DroppedLoanIsNeverDeliveredAndItsSlotIsReused) {
   TestNamespace ns;

@@ -165,7 +165,7 @@ void Controller::teardown() {
   }
   // What a namespace keeps by design once its queues are gone: the session
   // registry, and the lock files of queue creation and of shmqd.
-  admin::remove_namespace_keepsakes(shape_.ns);
+  admin::remove_registry_and_locks(shape_.ns);
   if (!interrupted_) {
     for (const std::string& object : admin::namespace_objects(shape_.ns)) {
       ++report_.leaked;

@@ -52,7 +52,7 @@ std::string queue_object(const std::string& ns, const std::string& queue) {
 
 std::string object_path(const std::string& name) { return detail::shm_path(name); }
 
-void remove_namespace_keepsakes(const std::string& ns) {
+void remove_registry_and_locks(const std::string& ns) {
   detail::Segment::remove(detail::registry_segment_name(ns));
   ::unlink(detail::namespace_lock_path(ns).c_str());
   ::unlink(detail::instance_lock_path(ns).c_str());

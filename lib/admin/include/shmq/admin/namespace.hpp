@@ -51,7 +51,7 @@ std::string object_path(const std::string& name);
 // Removes what a namespace keeps once its queues are gone (the session
 // registry, the lock files of queue creation and of shmqd); for teardown when
 // none of its processes runs.
-void remove_namespace_keepsakes(const std::string& ns);
+void remove_registry_and_locks(const std::string& ns);
 // Removes every object of namespace `ns` (a test's or benchmark's teardown).
 void remove_namespace(const std::string& ns);
 
