@@ -29,7 +29,6 @@ namespace shmq::daemon {
 
 namespace {
 
-
 std::string group_text(const GroupConfig& g) {
   return g.name + " (" + std::string(detail::delivery_name(g.mode)) + ", max_deliveries " + std::to_string(g.max_deliveries) +
          ", lease_timeout " + std::to_string(g.lease_timeout.count()) + " ms)";

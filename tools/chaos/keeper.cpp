@@ -14,7 +14,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-
 // Nothing announces a new dead letter (no futex for the area), so the keeper
 // looks every kKeeperPeriod: a polling rate, not a synchronisation.
 constexpr auto kKeeperPeriod = 10ms;

@@ -17,7 +17,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-
 // How long a worker waits in one call before it looks at the stop flags again.
 constexpr auto kPollPeriod = 100ms;
 // One in this many loans is abandoned, and one in this many at-least-once

@@ -63,5 +63,4 @@ struct QueueHandle {
   const Owner owner;
 };
 
-
 }  // namespace shmq::detail

@@ -57,7 +57,6 @@ std::string namespace_lock_path(const std::string& ns) { return shm_path("shmq."
 std::string shm_path(const std::string& name) { return std::string(kShmDir) + "/" + name; }
 std::string instance_lock_path(const std::string& ns) { return shm_path(namespace_prefix(ns) + "shmqd.lock"); }
 
-
 std::string quote(std::string_view s) { return "'" + printable(s) + "'"; }
 
 std::string printable(std::string_view s) {

@@ -49,7 +49,6 @@ void set_park_slice(std::chrono::nanoseconds slice) noexcept;
 inline constexpr std::chrono::nanoseconds park_slice() noexcept { return kParkSlice; }
 #endif
 
-
 // Wakes everyone parked on `futex` if anyone is.
 inline void notify(std::atomic<std::uint32_t>& futex, const ParkedLanes& lanes) noexcept {
   if (!any_parked(lanes)) return;
