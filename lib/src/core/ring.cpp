@@ -70,22 +70,27 @@ Delivery take_redelivery(const QueueView& q, std::uint32_t g, Owner me, std::uin
     const std::uint32_t s = q.slot_of(pos);
     const std::uint32_t lap = q.lap_of(pos);
     LeaseEntry& le = q.lease(g, s);
-    Word w = le.word.load(kAcquire);
-    if (word_lap(w) != lap || lease_state(w) != LeaseState::Pending) continue;
-    const std::uint32_t count = word_count(w);
-    if (count >= max) {
-      (void)dead_letter(q, g, pos, w, me, now_ms);
-      continue;
-    }
-    const Word leased = lease_word(lap, LeaseState::Leased, count + 1, me);
-    // seq_cst: the session_alive load below must not move before it.
-    if (le.word.compare_exchange_strong(w, leased, kSeqCst)) {
-      SHMQ_CRASH_POINT("redeliver.leased");
-      if (!session_alive(q, me)) return give_back_lease(q, g, pos, leased);
-      write_deadline(q, le, g, leased, now_ms);
-      // Count 0: a first delivery that a fenced session gave back.
-      (count == 0 ? q.groups[g].delivered : q.groups[g].redelivered).fetch_add(1, kRelaxed);
-      return {Status::Ok, pos, count + 1};
+    // A failed CAS reloads `w` and tries again while the word is still a
+    // Pending of this lap: recovery's announce clears the owner of a Pending
+    // word after it bumped the generation, and a scanner that gave up on it
+    // then would not scan again (it has seen that generation): lost until the
+    // next bump.
+    for (Word w = le.word.load(kAcquire); word_lap(w) == lap && lease_state(w) == LeaseState::Pending;) {
+      const std::uint32_t count = word_count(w);
+      if (count >= max) {
+        (void)dead_letter(q, g, pos, w, me, now_ms);
+        break;
+      }
+      const Word leased = lease_word(lap, LeaseState::Leased, count + 1, me);
+      // seq_cst: the session_alive load below must not move before it.
+      if (le.word.compare_exchange_strong(w, leased, kSeqCst)) {
+        SHMQ_CRASH_POINT("redeliver.leased");
+        if (!session_alive(q, me)) return give_back_lease(q, g, pos, leased);
+        write_deadline(q, le, g, leased, now_ms);
+        // Count 0: a first delivery that a fenced session gave back.
+        (count == 0 ? q.groups[g].delivered : q.groups[g].redelivered).fetch_add(1, kRelaxed);
+        return {Status::Ok, pos, count + 1};
+      }
     }
   }
   return {Status::Empty, 0, 0};
