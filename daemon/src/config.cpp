@@ -17,8 +17,8 @@
 
 #include <toml++/toml.h>
 
-#include "os/names.hpp"
-#include "os/queue_segment.hpp"
+#include "shmq/admin/namespace.hpp"
+#include "shmq/admin/supervisor.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::daemon {
@@ -122,15 +122,16 @@ class Walker {
 constexpr std::int64_t kU32Max = std::numeric_limits<std::uint32_t>::max();
 constexpr std::int64_t kOneDayMs = 24LL * 3600 * 1000;
 constexpr std::int64_t kOneYearMs = 365 * kOneDayMs;
-// make_queue_params needs a valid namespace; the config does not name one.
+// queue_bytes needs a valid namespace; the config does not name one.
 constexpr const char* kAnyNamespace = "config";
 
-// Runs make_queue_params on `c` and turns its shmq::Error into a ConfigError at
-// `at`/`key`: the library is the one place that knows the limits.
+// Runs admin::queue_bytes on `c` (it validates every setting) and turns its
+// shmq::Error into a ConfigError at `at`/`key`: the library is the one place
+// that knows the limits.
 void check_with_library(const Walker& w, const toml::source_region& at, std::string_view key,
                         const std::string& queue_name, const QueueConfig& c) {
   try {
-    (void)detail::make_queue_params(kAnyNamespace, queue_name, c);
+    (void)admin::queue_bytes(kAnyNamespace, queue_name, c);
   } catch (const Error& e) {
     w.fail(at, key, e.what());
   }
@@ -184,7 +185,7 @@ gid_t lookup_group(const Walker& w, const toml::node& n, std::string_view key = 
 
 DeliveryMode parse_delivery(const Walker& w, const toml::node& n) {
   const std::string s = w.string(n, "delivery");
-  if (const std::optional<DeliveryMode> mode = detail::delivery_from_name(s)) return *mode;
+  if (const std::optional<DeliveryMode> mode = admin::delivery_from_name(s)) return *mode;
   w.fail(n.source(), "delivery", R"(must be "at-least-once" or "at-most-once" (got ")" + s + "\")");
 }
 
@@ -195,7 +196,7 @@ GroupConfig parse_group(const Walker& w, const toml::table& t, const std::string
   GroupConfig g;
   g.name = w.string(*name, "name");
   try {
-    detail::validate_group_name(g.name);
+    admin::validate_group_name(g.name);
   } catch (const Error& e) {
     w.fail(name->source(), "name", e.what());
   }
@@ -219,7 +220,7 @@ QueueDefinition parse_queue(const Walker& w, const std::string& name, const toml
   QueueDefinition q;
   q.name = name;
   try {
-    detail::validate_queue_name(name);
+    admin::validate_queue_name(name);
   } catch (const Error& e) {
     w.fail(t.source(), "", e.what());
   }

@@ -17,11 +17,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/purge.hpp"
-#include "os/names.hpp"
-#include "os/process.hpp"
-#include "os/queue_segment.hpp"
-#include "os/wait.hpp"
+#include "shmq/admin/namespace.hpp"
+#include "shmq/admin/supervisor.hpp"
+#include "shmq/admin/system.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::daemon {
@@ -31,13 +29,14 @@ namespace {
 using admin::ControlOp;
 using admin::ControlReply;
 using admin::ControlRequest;
+using admin::PurgedGroup;
 
 constexpr std::chrono::seconds kIdleCheckPeriod{1};
 constexpr int kListenBacklog = 64;
 constexpr int kAcceptBatch = 16;
 
 [[noreturn]] void fail(const std::string& what, int err) {
-  throw Error(errc::system_error, "control socket: " + what + ": " + detail::errno_text(err));
+  throw Error(errc::system_error, "control socket: " + what + ": " + admin::errno_text(err));
 }
 
 ControlReply ok_reply() {
@@ -57,7 +56,7 @@ ControlReply error_reply(errc code, std::string message) {
 }
 
 std::string segment_path(const std::string& ns, const std::string& queue) {
-  return detail::shm_path(detail::queue_segment_name(ns, queue));
+  return admin::object_path(admin::queue_object(ns, queue));
 }
 
 // The "Groups:" line of /proc/<pid>/status: the fallback when the kernel has
@@ -93,7 +92,7 @@ std::vector<gid_t> peer_groups(int fd, pid_t pid) {
 // Gives the new segment at `path` to uid:gid (no-op if it has them already).
 void set_owner(const std::string& path, uid_t uid, gid_t gid) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) throw Error(errc::system_error, "cannot open " + path + " to set its owner: " + detail::errno_text(errno));
+  if (fd < 0) throw Error(errc::system_error, "cannot open " + path + " to set its owner: " + admin::errno_text(errno));
   struct stat st {};
   int err = 0;
   if (::fstat(fd, &st) != 0 || ((st.st_uid != uid || st.st_gid != gid) && ::fchown(fd, uid, gid) != 0)) err = errno;
@@ -101,7 +100,7 @@ void set_owner(const std::string& path, uid_t uid, gid_t gid) {
   if (err == 0) return;
   throw Error(err == EPERM ? errc::permission_denied : errc::system_error,
               "shmqd (uid " + std::to_string(::geteuid()) + ") cannot give " + path + " to uid " +
-                  std::to_string(uid) + ", group " + std::to_string(gid) + ": " + detail::errno_text(err) +
+                  std::to_string(uid) + ", group " + std::to_string(gid) + ": " + admin::errno_text(err) +
                   "; run shmqd as root to create queues for other users");
 }
 
@@ -171,7 +170,7 @@ void ControlServer::accept_all() {
       // Out of descriptors (EMFILE, ENFILE) or memory: the listening socket
       // stays readable, so stop watching it until the next idle check rather
       // than spin.
-      spdlog::error("control: accept failed: {}; not accepting for {} s", detail::errno_text(err), kIdleCheckPeriod.count());
+      spdlog::error("control: accept failed: {}; not accepting for {} s", admin::errno_text(err), kIdleCheckPeriod.count());
       loop_.unwatch(listen_fd_);
       accepting_ = false;
       return;
@@ -180,7 +179,7 @@ void ControlServer::accept_all() {
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-      spdlog::warn("control: cannot read the credentials of a new connection: {}; closing it", detail::errno_text(errno));
+      spdlog::warn("control: cannot read the credentials of a new connection: {}; closing it", admin::errno_text(errno));
       ::close(fd);
       continue;
     }
@@ -278,8 +277,8 @@ ControlReply ControlServer::handle(const Peer& peer, std::string_view packet, st
     const ControlRequest r = admin::decode_request(packet);
     op = admin::op_name(r.op);
     if (r.op == ControlOp::Ping) return ping();
-    queue = detail::printable(r.queue);
-    detail::validate_queue_name(r.queue);  // before the name goes into any path
+    queue = admin::printable(r.queue);
+    admin::validate_queue_name(r.queue);  // before the name goes into any path
     switch (r.op) {
       case ControlOp::Create: return create(peer, r);
       case ControlOp::Delete: return remove(peer, r);
@@ -307,11 +306,11 @@ ControlReply ControlServer::create(const Peer& peer, const ControlRequest& r) {
     if (q.name == r.queue && q.owner_group) gid = *q.owner_group;
   // Validates every setting (invalid_argument naming it), checks /dev/shm
   // space, and refuses an existing queue (already_exists).
-  (void)detail::create_queue_segment(ns_, r.queue, r.config);
+  admin::create_queue(ns_, r.queue, r.config);
   try {
     set_owner(segment_path(ns_, r.queue), peer.uid, gid);
   } catch (...) {
-    detail::remove_queue_segment(ns_, r.queue);
+    admin::remove_queue(ns_, r.queue);
     throw;
   }
   // Watched before the requester hears of it, so its leases expire on time.
@@ -325,8 +324,8 @@ void ControlServer::authorise(const Peer& peer, const ControlRequest& r) const {
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
     if (err == ENOENT)
-      throw detail::queue_not_found(ns_, r.queue);
-    throw Error(errc::system_error, "cannot stat " + path + ": " + detail::errno_text(err));
+      throw admin::queue_not_found(ns_, r.queue);
+    throw Error(errc::system_error, "cannot stat " + path + ": " + admin::errno_text(err));
   }
   const bool member = peer.gid == st.st_gid || std::find(peer.groups.begin(), peer.groups.end(), st.st_gid) !=
                                                    peer.groups.end();
@@ -339,23 +338,17 @@ void ControlServer::authorise(const Peer& peer, const ControlRequest& r) const {
 
 ControlReply ControlServer::remove(const Peer& peer, const ControlRequest& r) {
   authorise(peer, r);
-  if (!detail::remove_queue_segment(ns_, r.queue))
-    throw detail::queue_not_found(ns_, r.queue);
+  if (!admin::remove_queue(ns_, r.queue))
+    throw admin::queue_not_found(ns_, r.queue);
   (void)queues_.refresh(r.queue);  // unmapped: its memory goes with the last other process's mapping
   return ok_reply();
 }
 
 ControlReply ControlServer::purge(const Peer& peer, const ControlRequest& r) {
   authorise(peer, r);
-  const detail::QueueView& view = queues_.get(r.queue).mapped.view;
-  const detail::PurgeResult dropped = detail::purge(view);
-  // Slots came free: wake producers parked on a full queue.
-  detail::notify(view.hot->space_futex, view.hot->producers_parked);
   ControlReply reply = ok_reply();
-  reply.purged = dropped.total();
-  const QueueConfig config = detail::config_of(view);
-  for (std::uint32_t g = 0; g < dropped.group_count; ++g)
-    reply.groups.push_back({config.groups[g].name, dropped.ready[g], dropped.pending[g]});
+  reply.groups = queues_.get(r.queue).queue.purge();
+  for (const PurgedGroup& g : reply.groups) reply.purged += g.ready + g.pending;
   return reply;
 }
 

@@ -14,12 +14,10 @@
 #include <spdlog/spdlog.h>
 
 #include "control.hpp"
-#include "layout/header.hpp"
-#include "os/names.hpp"
-#include "os/process.hpp"
-#include "os/segment.hpp"
-#include "support/shmqd_ready.hpp"
+#include "shmq/admin/namespace.hpp"
+#include "shmq/admin/system.hpp"
 #include "shmq/error.hpp"
+#include "support/shmqd_ready.hpp"
 
 #if SHMQ_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -30,7 +28,7 @@ namespace shmq::daemon {
 namespace {
 
 std::string group_text(const GroupConfig& g) {
-  return g.name + " (" + std::string(detail::delivery_name(g.mode)) + ", max_deliveries " + std::to_string(g.max_deliveries) +
+  return g.name + " (" + std::string(admin::delivery_name(g.mode)) + ", max_deliveries " + std::to_string(g.max_deliveries) +
          ", lease_timeout " + std::to_string(g.lease_timeout.count()) + " ms)";
 }
 
@@ -62,7 +60,7 @@ std::string differences(const QueueDefinition& want, const QueueConfig& have, co
     add("dlq_capacity", std::to_string(c.dlq_capacity), std::to_string(have.dlq_capacity));
   if (!same_groups(c.groups, have.groups)) add("groups", groups_text(c.groups), groups_text(have.groups));
   if (st != nullptr) {
-    if ((st->st_mode & 0777U) != c.mode) add("mode", detail::octal(c.mode), detail::octal(st->st_mode & 0777U));
+    if ((st->st_mode & 0777U) != c.mode) add("mode", admin::octal(c.mode), admin::octal(st->st_mode & 0777U));
     if (want.owner_group && st->st_gid != *want.owner_group)
       add("group", want.owner_group_name + " (gid " + std::to_string(*want.owner_group) + ")",
           "gid " + std::to_string(st->st_gid));
@@ -97,14 +95,14 @@ void report_ready(int fd) {
   } while (n < 0 && errno == EINTR);
   if (n != static_cast<ssize_t>(message.size()))
     spdlog::warn("--ready-fd {}: cannot write the ready line: {}", fd,
-                 n < 0 ? detail::errno_text(errno) : std::string("short write"));
+                 n < 0 ? admin::errno_text(errno) : std::string("short write"));
   ::close(fd);
 }
 
 }  // namespace
 
 Daemon::Daemon(std::string ns, DaemonConfig config)
-    : ns_(std::move(ns)), config_(std::move(config)), queues_(ns_) {
+    : ns_(std::move(ns)), config_(std::move(config)) {
   loop_.handle_signals({SIGTERM, SIGINT, SIGHUP}, [this](int signo) {
     if (signo == SIGHUP) {
       spdlog::info("SIGHUP ignored: shmqd does not reload its config; restart it to apply a new one");
@@ -123,16 +121,16 @@ void Daemon::start() {
   check_can_create();
   std::vector<std::string> created;
   try {
+    map_registry();
     for (const QueueDefinition& q : config_.queues)
       if (ensure_queue(q)) created.push_back(q.name);
-    map_registry();
-    control_ = std::make_unique<ControlServer>(loop_, ns_, config_, queues_);
+    control_ = std::make_unique<ControlServer>(loop_, ns_, config_, *queues_);
   } catch (...) {
     // Do not start half-way: what this start created goes again (the queues
     // are seconds old; a process that mapped one keeps its mapping).
     for (const std::string& name : created) {
       try {
-        detail::remove_queue_segment(ns_, name);
+        admin::remove_queue(ns_, name);
         spdlog::info("removed queue {} again (created by this failed start)", name);
       } catch (const Error& e) {
         spdlog::error("cannot remove queue {} (created by this failed start): {}", name, e.what());
@@ -140,7 +138,7 @@ void Daemon::start() {
     }
     throw;
   }
-  watchdog_ = std::make_unique<Watchdog>(loop_, ns_, config_, registry_, queues_);
+  watchdog_ = std::make_unique<Watchdog>(loop_, ns_, config_, *registry_, *queues_);
 }
 
 void Daemon::check_can_create() const {
@@ -152,10 +150,10 @@ void Daemon::check_can_create() const {
                       std::to_string(::geteuid()) + ", not root and not a member of that group; run it as root or " +
                       "add its user to the group");
     struct stat st {};
-    if (::stat(detail::shm_path(detail::queue_segment_name(ns_, q.name)).c_str(), &st) == 0) continue;  // adopted
-    needed += detail::queue_segment_size(detail::make_queue_params(ns_, q.name, q.config));
+    if (::stat(admin::object_path(admin::queue_object(ns_, q.name)).c_str(), &st) == 0) continue;  // adopted
+    needed += admin::queue_bytes(ns_, q.name, q.config);
   }
-  const std::uint64_t free_bytes = detail::shm_free_bytes();
+  const std::uint64_t free_bytes = admin::shm_free_bytes();
   if (needed > free_bytes)
     throw Error(errc::no_space, "the configured queues need " + std::to_string(needed) + " bytes in /dev/shm but " +
                                     std::to_string(free_bytes) +
@@ -163,10 +161,10 @@ void Daemon::check_can_create() const {
 }
 
 bool Daemon::ensure_queue(const QueueDefinition& q) {
-  const std::string path = detail::shm_path(detail::queue_segment_name(ns_, q.name));
+  const std::string path = admin::object_path(admin::queue_object(ns_, q.name));
   try {
     // The set maps it with the others (Watchdog: QueueSet::refresh).
-    (void)detail::create_queue_segment(ns_, q.name, q.config);
+    admin::create_queue(ns_, q.name, q.config);
   } catch (const Error& e) {
     if (e.value() != errc::already_exists) throw;
     adopt_queue(q);
@@ -176,24 +174,24 @@ bool Daemon::ensure_queue(const QueueDefinition& q) {
     // The owner stays (root when shmqd runs as root); only the group changes.
     if (::fchownat(AT_FDCWD, path.c_str(), static_cast<uid_t>(-1), *q.owner_group, AT_SYMLINK_NOFOLLOW) != 0) {
       const int err = errno;
-      detail::remove_queue_segment(ns_, q.name);
+      admin::remove_queue(ns_, q.name);
       throw Error(errc::permission_denied, "cannot give " + path + " to group " + q.owner_group_name + ": " +
                                                std::generic_category().message(err) + "; run shmqd as root or as a member of the group");
     }
   }
   spdlog::info("created queue {}: capacity {}, slot_size {}, dlq_capacity {}, mode {}{}, groups {}", q.name,
-               q.config.capacity, q.config.slot_size, q.config.dlq_capacity, detail::octal(q.config.mode),
+               q.config.capacity, q.config.slot_size, q.config.dlq_capacity, admin::octal(q.config.mode),
                q.owner_group ? ", group " + q.owner_group_name : "", groups_text(q.config.groups));
   return true;
 }
 
 void Daemon::adopt_queue(const QueueDefinition& q) {
-  const std::string path = detail::shm_path(detail::queue_segment_name(ns_, q.name));
+  const std::string path = admin::object_path(admin::queue_object(ns_, q.name));
   try {
-    const QueueSet::Queue& mapped = queues_.get(q.name);
+    const QueueSet::Queue& mapped = queues_->get(q.name);
     struct stat st {};
     const bool have_stat = ::stat(path.c_str(), &st) == 0;
-    const std::string diff = differences(q, detail::config_of(mapped.mapped.view), have_stat ? &st : nullptr);
+    const std::string diff = differences(q, mapped.queue.config(), have_stat ? &st : nullptr);
     if (diff.empty())
       spdlog::info("adopted queue {} (it exists, as configured)", q.name);
     else
@@ -209,28 +207,28 @@ void Daemon::adopt_queue(const QueueDefinition& q) {
 }
 
 void Daemon::map_registry() {
-  mapped_registry_.emplace(detail::open_or_create_registry(ns_));
-  registry_ = mapped_registry_->view;
+  registry_.emplace(ns_);
   share_registry();
+  queues_.emplace(ns_, *registry_);
 }
 
 // Whoever created the registry, shmqd sets who may attach (config registry_mode
 // and registry_group), so a namespace can be shared by several users.
 void Daemon::share_registry() const {
-  const std::string path = detail::shm_path(detail::registry_segment_name(ns_));
+  const std::string path = admin::object_path(admin::registry_object(ns_));
   const gid_t group = config_.registry_group.value_or(static_cast<gid_t>(-1));
   if (::chmod(path.c_str(), config_.registry_mode) != 0 || ::chown(path.c_str(), static_cast<uid_t>(-1), group) != 0)
-    throw Error(errc::permission_denied, "cannot give the registry " + path + " mode " + detail::octal(config_.registry_mode) +
+    throw Error(errc::permission_denied, "cannot give the registry " + path + " mode " + admin::octal(config_.registry_mode) +
                                              (config_.registry_group ? " and group " + config_.registry_group_name : "") +
-                                             ": " + detail::errno_text(errno) + "; run shmqd as root or as its owner");
-  spdlog::info("registry {}: mode {}{}", path, detail::octal(config_.registry_mode),
+                                             ": " + admin::errno_text(errno) + "; run shmqd as root or as its owner");
+  spdlog::info("registry {}: mode {}{}", path, admin::octal(config_.registry_mode),
                config_.registry_group ? ", group " + config_.registry_group_name : "");
 }
 
 void Daemon::run(int ready_fd) {
   notify_systemd("READY=1");
   // The watchdog's count: every queue of the namespace, not only the configured ones.
-  spdlog::info("{} namespace {}, {} queues, pid {}", support::kShmqdReadyLine, ns_, queues_.size(), ::getpid());
+  spdlog::info("{} namespace {}, {} queues, pid {}", support::kShmqdReadyLine, ns_, queues_->size(), ::getpid());
   if (ready_fd >= 0) report_ready(ready_fd);
   loop_.run();
   notify_systemd("STOPPING=1");

@@ -20,11 +20,10 @@
 #include <string>
 
 #include "config.hpp"
-#include "core/registry.hpp"
 #include "event_loop.hpp"
 #include "instance_lock.hpp"
-#include "os/queue_segment.hpp"
 #include "queue_set.hpp"
+#include "shmq/admin/supervisor.hpp"
 #include "watchdog.hpp"
 
 namespace shmq::daemon {
@@ -43,9 +42,9 @@ class Daemon {
 
   // Takes the instance lock (AlreadyRunning if another shmqd runs the
   // namespace), checks that the configured queues can be made (owner groups,
-  // /dev/shm space), creates the missing ones (adopting existing ones, with a
-  // warning naming any difference from the config), and opens or creates the
-  // registry. Throws shmq::Error on failure, after removing the queues this
+  // /dev/shm space), opens or creates the registry, and creates the missing
+  // queues (adopting existing ones, with a warning naming any difference from
+  // the config). Throws shmq::Error on failure, after removing the queues this
   // call created: the daemon does not start half-way.
   void start();
 
@@ -62,6 +61,7 @@ class Daemon {
   // the config). True if this call created it.
   bool ensure_queue(const QueueDefinition& q);
   void adopt_queue(const QueueDefinition& q);
+  // Maps the registry (shared as configured) and the queue set over it.
   void map_registry();
   void share_registry() const;
 
@@ -69,9 +69,8 @@ class Daemon {
   const DaemonConfig config_;
   EventLoop loop_;
   std::optional<InstanceLock> lock_;
-  std::optional<detail::MappedRegistry> mapped_registry_;
-  detail::RegistryView registry_;
-  QueueSet queues_;  // before the parts that borrow it: it outlives them
+  std::optional<admin::Registry> registry_;
+  std::optional<QueueSet> queues_;  // after the registry, before the parts that borrow it
 
   std::unique_ptr<Watchdog> watchdog_;
   std::unique_ptr<ControlServer> control_;

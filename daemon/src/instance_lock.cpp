@@ -7,9 +7,9 @@
 
 #include <unistd.h>
 
-#include "os/file_lock.hpp"
-#include "os/names.hpp"
-#include "os/process.hpp"
+#include "shmq/admin/file_lock.hpp"
+#include "shmq/admin/namespace.hpp"
+#include "shmq/admin/system.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::daemon {
@@ -30,22 +30,22 @@ pid_t pid_in_file(const std::string& path) {
   throw AlreadyRunning("another shmqd (" + who + ") already runs namespace \"" + ns + "\"; stop it first");
 }
 
-detail::FileLock take(const std::string& ns, const std::string& path) {
+admin::FileLock take(const std::string& ns, const std::string& path) {
   // A holder that exits between our try and our probe leaves no lock to
   // report: try again (a few times: each round needs a new daemon to race).
   for (int attempt = 0;; ++attempt) {
-    std::optional<detail::FileLock> lock;
+    std::optional<admin::FileLock> lock;
     try {
-      lock = detail::FileLock::try_take(path, 0644);  // 0644: anyone may read which pid runs it
+      lock = admin::FileLock::try_take(path, 0644);  // 0644: anyone may read which pid runs it
     } catch (const Error& e) {
       // Not ours to write (another user's daemon made it): say who holds it, if anyone.
       if (e.value() != errc::permission_denied) throw;
-      if (const auto pid = detail::FileLock::holder(path)) already_running(ns, path, *pid);
+      if (const auto pid = admin::FileLock::holder(path)) already_running(ns, path, *pid);
       throw Error(errc::permission_denied,
                   std::string(e.what()) + "; or remove it if no shmqd runs");
     }
     if (lock) return std::move(*lock);
-    const std::optional<pid_t> pid = detail::FileLock::holder(path);
+    const std::optional<pid_t> pid = admin::FileLock::holder(path);
     if (pid || attempt >= 3) already_running(ns, path, pid.value_or(0));
   }
 }
@@ -53,13 +53,13 @@ detail::FileLock take(const std::string& ns, const std::string& path) {
 }  // namespace
 
 InstanceLock::InstanceLock(const std::string& ns)
-    : path_(detail::instance_lock_path(ns)), lock_(take(ns, path_)) {
+    : path_(admin::object_path(admin::instance_lock_object(ns))), lock_(take(ns, path_)) {
   // Ours now: replace the previous holder's pid with ours.
   const std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(lock_.fd(), 0) != 0 ||
       ::pwrite(lock_.fd(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
     const int err = errno;
-    throw Error(errc::system_error, "cannot write the pid into " + path_ + ": " + detail::errno_text(err));
+    throw Error(errc::system_error, "cannot write the pid into " + path_ + ": " + admin::errno_text(err));
   }
 }
 

@@ -7,8 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "os/file_lock.hpp"
-#include "os/names.hpp"
+#include "shmq/admin/file_lock.hpp"
 
 namespace shmq::daemon {
 
@@ -19,7 +18,7 @@ class AlreadyRunning : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// On detail::instance_lock_path(ns): "/dev/shm/shmq.<ns>.shmqd.lock".
+// On admin::instance_lock_object(ns) in /dev/shm: "shmq.<ns>.shmqd.lock".
 
 class InstanceLock {
  public:
@@ -38,7 +37,7 @@ class InstanceLock {
 
  private:
   std::string path_;
-  detail::FileLock lock_;
+  admin::FileLock lock_;
 };
 
 }  // namespace shmq::daemon

@@ -14,7 +14,7 @@
 #include "config.hpp"
 #include "exit_codes.hpp"
 #include "logging.hpp"
-#include "os/names.hpp"
+#include "shmq/admin/namespace.hpp"
 #include "run.hpp"
 #include "support/shmqd_ready.hpp"
 #include "shmq/error.hpp"
@@ -79,7 +79,7 @@ std::variant<CommandLine, int> parse_command_line(int argc, char** argv) {
     ::fcntl(cl.run.ready_fd, F_SETFD, FD_CLOEXEC);  // for shmqd alone, never a program it might run
   }
   try {
-    cl.ns = shmq::detail::resolve_namespace(ns_flag);
+    cl.ns = shmq::admin::resolve_namespace(ns_flag);
   } catch (const shmq::Error& e) {
     std::fprintf(stderr, "shmqd: %s\n", e.what());
     return kExitUsage;

@@ -7,8 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "os/names.hpp"
-#include "os/process.hpp"
+#include "shmq/admin/namespace.hpp"
+#include "shmq/admin/system.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::daemon {
@@ -16,7 +16,7 @@ namespace shmq::daemon {
 namespace {
 
 std::string segment_path(const std::string& ns, const std::string& name) {
-  return detail::shm_path(detail::queue_segment_name(ns, name));
+  return admin::object_path(admin::queue_object(ns, name));
 }
 
 bool same_segment(const QueueSet::Queue& q, const struct stat& st) {
@@ -40,8 +40,8 @@ QueueSet::Queue& QueueSet::get(const std::string& name) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
-    if (err == ENOENT) throw detail::queue_not_found(ns_, name);
-    throw Error(errc::system_error, "cannot stat " + path + ": " + detail::errno_text(err));
+    if (err == ENOENT) throw admin::queue_not_found(ns_, name);
+    throw Error(errc::system_error, "cannot stat " + path + ": " + admin::errno_text(err));
   }
   const auto it = queues_.find(name);
   if (it != queues_.end()) {
@@ -55,7 +55,7 @@ QueueSet::Queue& QueueSet::get(const std::string& name) {
 
 bool QueueSet::refresh() noexcept {
   try {
-    const std::vector<std::string> names = detail::list_queue_names(ns_);
+    const std::vector<std::string> names = admin::queue_names(ns_);
     const auto listed = [&](const std::string& name) { return std::binary_search(names.begin(), names.end(), name); };
     for (auto it = queues_.begin(); it != queues_.end();) {
       if (listed(it->first)) {
@@ -109,7 +109,7 @@ bool QueueSet::refresh_one(const std::string& name) {
     // At first most likely a creation in progress: looked at again soon.
     // Still unusable after kUnusableGrace, it is a segment that needs a
     // human: said once.
-    const std::uint64_t now = detail::monotonic_ns();
+    const std::uint64_t now = admin::monotonic_ns();
     Unusable& u = unusable_.try_emplace(name, Unusable{now, false}).first->second;
     if (now - u.since_ns < static_cast<std::uint64_t>(std::chrono::nanoseconds(kUnusableGrace).count())) return true;
     if (!u.logged) {
@@ -125,7 +125,7 @@ QueueSet::Queue& QueueSet::map(const std::string& name, const struct stat& st) {
   // `st` is from before the open: should the name move to another segment in
   // between, the next refresh sees another inode and maps that one.
   const auto it =
-      queues_.try_emplace(name, Queue{detail::open_queue_segment(ns_, name), st.st_dev, st.st_ino, 0}).first;
+      queues_.try_emplace(name, Queue{admin::SupervisedQueue(ns_, name, registry_), st.st_dev, st.st_ino, 0}).first;
   if (listener_ != nullptr) listener_->mapped(name, it->second);
   return it->second;
 }

@@ -16,7 +16,7 @@
 
 #include <sys/stat.h>
 
-#include "os/queue_segment.hpp"
+#include "shmq/admin/supervisor.hpp"
 
 namespace shmq::daemon {
 
@@ -27,7 +27,7 @@ class QueueSet {
   static constexpr std::chrono::milliseconds kUnusableGrace{1000};
 
   struct Queue {
-    detail::MappedQueue mapped;
+    admin::SupervisedQueue queue;
     std::uint64_t device = 0, inode = 0;  // of /dev/shm/<segment>: a recreated queue is mapped again
     std::uint64_t next_expiry_ns = 0;      // the watchdog's: a huge queue is scanned less often
   };
@@ -48,7 +48,8 @@ class QueueSet {
     virtual void unmapping(const std::string& name, Queue& q) noexcept = 0;
   };
 
-  explicit QueueSet(std::string ns) : ns_(std::move(ns)) {}
+  // Queues judge owners against `registry`, which must outlive the set.
+  QueueSet(std::string ns, const admin::Registry& registry) : ns_(std::move(ns)), registry_(registry) {}
   // Unmaps every queue (telling the listener).
   ~QueueSet();
   QueueSet(const QueueSet&) = delete;
@@ -58,7 +59,7 @@ class QueueSet {
   void set_listener(Listener* listener) noexcept;
 
   // The queue `name`, mapped now if it is not (or the name now names another
-  // segment). Throws what open_queue_segment throws: queue_not_found if it
+  // segment). Throws what SupervisedQueue's constructor throws: queue_not_found if it
   // is absent, an error naming what is wrong with a corrupt segment.
   Queue& get(const std::string& name);
 
@@ -81,6 +82,7 @@ class QueueSet {
   bool refresh_one(const std::string& name);
 
   const std::string ns_;
+  const admin::Registry& registry_;
   Map queues_;
   Listener* listener_ = nullptr;
   // Queues that failed to open: since when, and whether that was logged.

@@ -11,19 +11,19 @@
 
 #include <spdlog/spdlog.h>
 
-#include "os/names.hpp"
+#include "shmq/admin/namespace.hpp"
 
 namespace shmq::daemon {
 
 ShmDirWatch::ShmDirWatch(EventLoop& loop, std::string prefix, std::function<void()> changed)
     : loop_(loop), prefix_(std::move(prefix)), changed_(std::move(changed)), fd_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
-  if (fd_ >= 0 && ::inotify_add_watch(fd_, detail::kShmDir, IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM) < 0) {
+  if (fd_ >= 0 && ::inotify_add_watch(fd_, admin::shm_dir(), IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM) < 0) {
     ::close(fd_);
     fd_ = -1;
   }
   if (fd_ < 0) {
     spdlog::warn("cannot watch {} with inotify ({}): new queues are found within a second instead of at once",
-                 detail::kShmDir, std::generic_category().message(errno));
+                 admin::shm_dir(), std::generic_category().message(errno));
     return;
   }
   loop_.watch(fd_, [this] { on_readable(); });

@@ -13,21 +13,17 @@
 
 #include <spdlog/spdlog.h>
 
-#include "layout/header.hpp"
-#include "os/names.hpp"
-#include "os/process.hpp"
-#include "os/wait.hpp"
+#include "shmq/admin/namespace.hpp"
+#include "shmq/admin/system.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::daemon {
 
 namespace {
 
-using detail::kAcquire;
-using detail::kRelaxed;
-using detail::Owner;
-using detail::SessionState;
-using detail::Word;
+using admin::RegistryEntry;
+using admin::SessionId;
+using State = admin::RegistryEntry::State;
 
 constexpr std::uint64_t kNsPerMs = 1'000'000;
 // A tick this late means shmqd itself did not run (stopped, starved): every
@@ -46,7 +42,7 @@ std::string counted(std::uint32_t n, const char* one, const char* many) {
 }
 
 // "5 leases requeued, 1 loan aborted"
-std::string result_text(const detail::RecoveryResult& r, bool may_still_run) {
+std::string result_text(const admin::RecoveryResult& r, bool may_still_run) {
   std::string s;
   const auto add = [&](std::uint32_t n, const char* one, const char* many) {
     if (n != 0) s += (s.empty() ? "" : ", ") + counted(n, one, many);
@@ -64,14 +60,14 @@ std::string result_text(const detail::RecoveryResult& r, bool may_still_run) {
   return s;
 }
 
-std::string session_name(std::uint32_t index, Owner owner, std::uint32_t pid, const std::string& comm) {
-  return std::to_string(index) + "." + std::to_string(detail::owner_generation(owner)) + " (pid " +
+std::string session_name(SessionId id, std::uint32_t pid, const std::string& comm) {
+  return std::to_string(admin::session_index(id)) + "." + std::to_string(admin::session_generation(id)) + " (pid " +
          std::to_string(pid) + (comm.empty() ? "" : " " + comm) + ")";
 }
 
 }  // namespace
 
-Watchdog::Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, const detail::RegistryView& registry,
+Watchdog::Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, admin::Registry& registry,
                    QueueSet& queues)
     : loop_(loop),
       ns_(std::move(ns)),
@@ -81,18 +77,18 @@ Watchdog::Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, 
       queues_(queues),
       // A queue created or removed: look at the list on the next tick (at
       // most one look a tick, however many names a neighbour creates).
-      shm_watch_(loop, detail::namespace_prefix(ns_) + "q.", [this] { next_refresh_ns_ = 0; }) {
-  const detail::SessionIdentity id = detail::this_process(config.heartbeat_timeout);
-  me_ = detail::claim_session(registry_, id);
-  if (me_ == detail::kNoOwner)
+      shm_watch_(loop, admin::queue_object_prefix(ns_), [this] { next_refresh_ns_ = 0; }) {
+  // Claimed once every member is made: none can throw with the session held.
+  me_ = registry_.claim_own_session(config.heartbeat_timeout);  // NOLINT(cppcoreguidelines-prefer-member-initializer)
+  if (me_ == admin::kNoSession)
     throw Error(errc::too_many_sessions, "the watchdog needs a session but namespace '" + ns_ + "' has all " +
-                                             std::to_string(detail::kMaxSessions) +
+                                             std::to_string(admin::Registry::kMaxSessions) +
                                              " in use; `shmq-cli sessions` lists them");
-  last_scan_ns_ = id.now_ns;
+  last_scan_ns_ = admin::monotonic_ns();
   timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (timer_fd_ < 0) {
     const int err = errno;
-    detail::release_session(registry_, me_);
+    registry_.release(me_);
     throw Error(errc::system_error, std::string("the watchdog cannot make its timer: timerfd_create: ") +
                                         std::generic_category().message(err));
   }
@@ -100,46 +96,44 @@ Watchdog::Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, 
   // Nothing below throws: the set never calls a watchdog that was not made.
   queues_.set_listener(this);
   refresh_queues();
-  spdlog::info("watchdog: session {}.{}, scanning every {} ms, {} queues", detail::owner_index(me_),
-               detail::owner_generation(me_), config.scan_period.count(), queues_.size());
+  spdlog::info("watchdog: session {}.{}, scanning every {} ms, {} queues", admin::session_index(me_),
+               admin::session_generation(me_), config.scan_period.count(), queues_.size());
   scan();  // what dead processes left is recovered before shmqd reports ready; arms the timer
 }
 
 Watchdog::~Watchdog() {
-  for (std::uint32_t i = 0; i < detail::kMaxSessions; ++i) untrack(i);
-  for (const auto& [name, q] : queues_) detach(q);
+  for (std::uint32_t i = 0; i < admin::Registry::kMaxSessions; ++i) untrack(i);
+  for (auto& [name, q] : queues_) detach(q);
   queues_.set_listener(nullptr);
   loop_.unwatch(timer_fd_);
   ::close(timer_fd_);
-  detail::release_session(registry_, me_);
-  spdlog::debug("watchdog: session {}.{} released", detail::owner_index(me_), detail::owner_generation(me_));
+  registry_.release(me_);
+  spdlog::debug("watchdog: session {}.{} released", admin::session_index(me_), admin::session_generation(me_));
 }
 
 void Watchdog::scan() noexcept {
   try {
-    const std::uint64_t now = detail::monotonic_ns();
-    detail::beat(registry_, me_, now);
+    const std::uint64_t now = admin::monotonic_ns();
+    registry_.beat(me_, now);
     if (now - last_scan_ns_ > kStallNs) resumed_ns_ = now;
     last_scan_ns_ = now;
     if (now >= next_refresh_ns_) refresh_queues();
-    const std::uint32_t mine = detail::owner_index(me_);
+    const std::uint32_t mine = admin::session_index(me_);
     bool others = false;
-    for (std::uint32_t i = 0; i < detail::kMaxSessions; ++i) {
+    for (std::uint32_t i = 0; i < admin::Registry::kMaxSessions; ++i) {
       if (i == mine) continue;
-      const Word w = registry_.sessions[i].word.load(kAcquire);
+      const RegistryEntry e = registry_.entry(i);
       Tracked& t = sessions_[i];
-      if (t.phase != Phase::Untracked &&
-          (detail::session_state(w) == SessionState::Free ||
-           detail::session_generation(w) != detail::owner_generation(t.owner))) {
+      if (t.phase != Phase::Untracked && e.id != t.owner) {  // Free, or another generation
         spdlog::debug("session {} detached", t.name);
         untrack(i);
       }
-      if (detail::session_state(w) == SessionState::Free) continue;
+      if (e.state == State::Free) continue;
       others = true;
       if (t.phase == Phase::Untracked)
-        track(i, w, now);
+        track(i, e, now);
       else
-        check(i, w, now);
+        check(i, e, now);
     }
     // Without another session no lease is held: nothing can run out.
     if (others) expire(now);
@@ -168,16 +162,15 @@ void Watchdog::on_timer() noexcept {
   scan();
 }
 
-void Watchdog::track(std::uint32_t index, Word word, std::uint64_t now_ns) {
+void Watchdog::track(std::uint32_t index, const RegistryEntry& entry, std::uint64_t now_ns) {
   Tracked& t = sessions_[index];
-  const detail::SessionEntry& e = registry_.sessions[index];
-  const std::uint64_t recorded = e.start_time.load(kAcquire);  // SYNC POINT: pairs with claim_session's release
-  t.owner = detail::make_owner(index, detail::session_generation(word));
-  t.pid = detail::session_pid(word);
-  t.name = session_name(index, t.owner, t.pid, detail::fixed_string(e.comm));
+  const std::uint64_t recorded = registry_.start_time(index);
+  t.owner = entry.id;
+  t.pid = entry.pid;
+  t.name = session_name(t.owner, t.pid, registry_.comm(index));
   t.since_ns = now_ns;
   t.phase = Phase::Unconfirmed;
-  const int fd = detail::pidfd_open(static_cast<pid_t>(t.pid));
+  const int fd = admin::pidfd_open(static_cast<pid_t>(t.pid));
   if (fd < 0) {
     if (errno == ESRCH) {
       handle_dead(index, "is gone");
@@ -193,7 +186,7 @@ void Watchdog::track(std::uint32_t index, Word word, std::uint64_t now_ns) {
   t.pidfd = fd;
   // Read after pidfd_open: if this start time is the session's, the pidfd is
   // of the session's process (a pid is reused only after its process is gone).
-  t.start_time = detail::process_start_time(static_cast<pid_t>(t.pid));
+  t.start_time = admin::process_start_time(static_cast<pid_t>(t.pid));
   if (t.start_time == 0) {  // exited in between
     handle_dead(index, "is gone");
     return;
@@ -202,10 +195,10 @@ void Watchdog::track(std::uint32_t index, Word word, std::uint64_t now_ns) {
   if (recorded != t.start_time) {
     // A claim still being written (Alive), or the pid now names another
     // process: the grace tells the two apart (see check).
-    if (detail::session_state(word) == SessionState::Fenced) handle_dead(index, "is gone (its pid was reused)");
+    if (entry.state == State::Fenced) handle_dead(index, "is gone (its pid was reused)");
     return;
   }
-  if (detail::session_state(word) == SessionState::Fenced) {
+  if (entry.state == State::Fenced) {
     // Fenced by an earlier shmqd that may have died before recovering it.
     t.phase = Phase::Hung;
     spdlog::info("session {} is fenced and still runs: waiting for it to exit", t.name);
@@ -217,30 +210,30 @@ void Watchdog::track(std::uint32_t index, Word word, std::uint64_t now_ns) {
   spdlog::debug("watching session {}", t.name);
 }
 
-void Watchdog::check(std::uint32_t index, Word word, std::uint64_t now_ns) {
+void Watchdog::check(std::uint32_t index, const RegistryEntry& entry, std::uint64_t now_ns) {
   Tracked& t = sessions_[index];
-  const detail::SessionEntry& e = registry_.sessions[index];
   switch (t.phase) {
     case Phase::Unconfirmed:
-      if (e.start_time.load(kAcquire) == t.start_time) {
+      if (registry_.start_time(index) == t.start_time) {
         t.phase = Phase::Watching;
-        t.name = session_name(index, t.owner, t.pid, detail::fixed_string(e.comm));  // complete now
+        t.name = session_name(t.owner, t.pid, registry_.comm(index));  // complete now
         spdlog::debug("watching session {}", t.name);
       } else if (now_ns - t.since_ns > ns_of(kIdentityGrace)) {
         handle_dead(index, "is gone (its pid now names another process)");
       }
       return;
-    case Phase::Watching:
-      if (detail::session_state(word) == SessionState::Fenced) {  // not by us: someone else gave up on it
+    case Phase::Watching: {
+      if (entry.state == State::Fenced) {  // not by us: someone else gave up on it
         t.phase = Phase::Hung;
         return;
       }
-      if (detail::heartbeat_overdue(e, now_ns, resumed_ns_))
-        handle_hung(index, now_ns - std::max(e.heartbeat_ns.load(kRelaxed), resumed_ns_), detail::heartbeat_timeout_ns(e));
+      const admin::Heartbeat h = registry_.heartbeat(index, now_ns, resumed_ns_);
+      if (h.overdue) handle_hung(index, h.age_ns, h.timeout_ns);
       return;
+    }
     case Phase::Hung:
       // Without a pidfd (pidfd_open failed) its exit is looked for in /proc.
-      if (t.pidfd < 0 && !detail::process_alive(static_cast<pid_t>(t.pid), t.start_time))
+      if (t.pidfd < 0 && !admin::process_alive(static_cast<pid_t>(t.pid), t.start_time))
         handle_dead(index, "exited after it was fenced");
       return;
     case Phase::Untracked: return;
@@ -255,12 +248,12 @@ void Watchdog::untrack(std::uint32_t index) noexcept {
     t.pidfd = -1;
   }
   t.phase = Phase::Untracked;
-  t.owner = detail::kNoOwner;
+  t.owner = admin::kNoSession;
 }
 
 void Watchdog::on_pidfd(std::uint32_t index) noexcept {
   const Tracked& t = sessions_[index];
-  if (detail::session_state_of(registry_, t.owner) == SessionState::Free) {
+  if (registry_.state_of(t.owner) == State::Free) {
     spdlog::debug("session {} detached and exited", t.name);  // released it itself
     untrack(index);
     return;
@@ -273,21 +266,20 @@ void Watchdog::handle_dead(std::uint32_t index, const char* why) noexcept {
   refresh_queues();  // a queue created since the last refresh may hold its leases
   try {
     recovering_.clear();  // keeps its capacity: allocates only when queues were added
-    for (auto& [name, q] : queues_) recovering_.push_back({.view = &q.mapped.view, .attached = false, .result = {}});
+    for (auto& [name, q] : queues_) recovering_.push_back({.queue = &q.queue, .attached = false, .result = {}});
+    // Fence, recover every attached queue, release: the library's one sequence.
+    (void)admin::recover_dead_session(registry_, recovering_, t.owner);
   } catch (const std::exception& e) {
     // Fenced at least; still tracked, so the next event or tick tries again.
-    (void)detail::fence_session(registry_, t.owner);
+    (void)registry_.fence(t.owner);
     spdlog::error("session {} {}: cannot recover it now: {}", t.name, why, e.what());
     return;
   }
-  // Fence, recover every attached queue, release: the library's one sequence.
-  (void)detail::recover_dead_session(registry_, recovering_, t.owner);
   bool any = false;
   auto r = recovering_.begin();
   for (auto& [name, q] : queues_) {
     if (r->result.total() != 0) {
       any = true;
-      detail::wake_everyone(q.mapped.view);
       log_recovery(name, t, r->result, false, why);
     }
     ++r;
@@ -298,7 +290,7 @@ void Watchdog::handle_dead(std::uint32_t index, const char* why) noexcept {
 
 void Watchdog::handle_hung(std::uint32_t index, std::uint64_t age_ns, std::uint64_t timeout_ns) noexcept {
   Tracked& t = sessions_[index];
-  if (!detail::fence_session(registry_, t.owner)) {  // released meanwhile, or fenced by someone else
+  if (!registry_.fence(t.owner)) {  // released meanwhile, or fenced by someone else
     t.phase = Phase::Hung;
     return;
   }
@@ -311,21 +303,20 @@ void Watchdog::handle_hung(std::uint32_t index, std::uint64_t age_ns, std::uint6
 
 bool Watchdog::recover(const Tracked& t, bool may_still_run, const char* why) noexcept {
   bool any = false;
-  for (auto& [name, q] : queues_) any |= recover_in(name, q.mapped.view, t, may_still_run, why);
+  for (auto& [name, q] : queues_) any |= recover_in(name, q.queue, t, may_still_run, why);
   return any;
 }
 
-bool Watchdog::recover_in(const std::string& name, const detail::QueueView& v, const Tracked& t, bool may_still_run,
+bool Watchdog::recover_in(const std::string& name, admin::SupervisedQueue& q, const Tracked& t, bool may_still_run,
                           const char* why) noexcept {
-  if (v.attachments[detail::owner_index(t.owner)].owner.load(kAcquire) != t.owner) return false;
-  const detail::RecoveryResult r = detail::recover_session(v, t.owner, may_still_run);
+  if (!q.attached(t.owner)) return false;
+  const admin::RecoveryResult r = q.recover(t.owner, may_still_run);
   if (r.total() == 0) return false;
-  detail::wake_everyone(v);
   log_recovery(name, t, r, may_still_run, why);
   return true;
 }
 
-void Watchdog::log_recovery(const std::string& name, const Tracked& t, const detail::RecoveryResult& r,
+void Watchdog::log_recovery(const std::string& name, const Tracked& t, const admin::RecoveryResult& r,
                             bool may_still_run, const char* why) noexcept {
   try {
     spdlog::info("session {} {}: queue {}: {}", t.name, why, name, result_text(r, may_still_run));
@@ -333,10 +324,10 @@ void Watchdog::log_recovery(const std::string& name, const Tracked& t, const det
   }
 }
 
-bool Watchdog::recover_fenced_in(const std::string& name, const detail::QueueView& v) noexcept {
+bool Watchdog::recover_fenced_in(const std::string& name, admin::SupervisedQueue& q) noexcept {
   bool any = false;
   for (const Tracked& t : sessions_)
-    if (t.phase == Phase::Hung) any |= recover_in(name, v, t, true, "took more after it was fenced");
+    if (t.phase == Phase::Hung) any |= recover_in(name, q, t, true, "took more after it was fenced");
   return any;
 }
 
@@ -347,46 +338,40 @@ void Watchdog::expire(std::uint64_t now_ns) noexcept {
   const std::uint64_t now_ms = now_ns / kNsPerMs;
   for (auto& [name, q] : queues_) {
     if (now_ns < q.next_expiry_ns) continue;
-    const std::uint64_t start = detail::thread_cpu_ns();
-    const detail::QueueView& v = q.mapped.view;
-    recover_fenced_in(name, v);
-    bool any = false;
-    for (std::uint32_t g = 0; g < v.group_count; ++g) {
-      const detail::ExpiryResult r = detail::expire_group_leases(v, g, now_ms, me_);
+    const std::uint64_t start = admin::thread_cpu_ns();
+    recover_fenced_in(name, q.queue);
+    for (std::uint32_t g = 0; g < q.queue.group_count(); ++g) {
+      const admin::ExpiryResult r = q.queue.expire_group(g, now_ms, me_);  // wakes whom it concerns
       if (r.expired == 0 && r.dead_lettered == 0) continue;
-      any = true;
       try {
-        spdlog::info("queue {} group {}: {} expired, {} dead-lettered", name,
-                     detail::fixed_string(v.group_info(g).name), counted(r.expired, "lease", "leases"),
-                     r.dead_lettered);
+        spdlog::info("queue {} group {}: {} expired, {} dead-lettered", name, q.queue.group_name(g),
+                     counted(r.expired, "lease", "leases"), r.dead_lettered);
       } catch (...) {  // NOLINT(bugprone-empty-catch): see recover
       }
     }
-    if (any) detail::wake_everyone(v);  // consumers for the requeued, producers for the freed
-    q.next_expiry_ns = now_ns + (detail::thread_cpu_ns() - start) * kExpiryDuty;
+    q.next_expiry_ns = now_ns + (admin::thread_cpu_ns() - start) * kExpiryDuty;
   }
 }
 
 void Watchdog::refresh_queues() noexcept {
-  const std::uint64_t now = detail::monotonic_ns();
+  const std::uint64_t now = admin::monotonic_ns();
   next_refresh_ns_ = now + ns_of(kRefreshPeriod);
   // A queue that failed to open is most likely being created: the next tick looks again.
   if (queues_.refresh()) next_refresh_ns_ = std::min(next_refresh_ns_, now + ns_of(scan_period_));
 }
 
 void Watchdog::mapped(const std::string& name, QueueSet::Queue& q) noexcept {
-  q.mapped.view.sessions = registry_.sessions;
   // The daemon uses the queue (dead-letter moves): a shmqd killed in the
   // middle of one is recovered here by the next.
-  detail::attach(q.mapped.view, me_);
+  q.queue.attach(me_);
   spdlog::debug("watching queue {}", name);
 }
 
 void Watchdog::unmapping(const std::string& /*name*/, QueueSet::Queue& q) noexcept { detach(q); }
 
-void Watchdog::detach(const QueueSet::Queue& q) noexcept {  // NOLINT(readability-make-member-function-const): writes the segment
+void Watchdog::detach(QueueSet::Queue& q) const noexcept {
   // Gives back what its expiry left Pending in its name, then the attachment.
-  if (detail::detach(q.mapped.view, me_).total() != 0) detail::wake_everyone(q.mapped.view);
+  (void)q.queue.detach(me_);
 }
 
 }  // namespace shmq::daemon

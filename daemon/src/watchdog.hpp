@@ -37,11 +37,10 @@
 #include <vector>
 
 #include "config.hpp"
-#include "core/recovery.hpp"
-#include "core/registry.hpp"
 #include "event_loop.hpp"
 #include "queue_set.hpp"
 #include "shm_watch.hpp"
+#include "shmq/admin/supervisor.hpp"
 
 namespace shmq::daemon {
 
@@ -62,8 +61,7 @@ class Watchdog : private QueueSet::Listener {
   // each), registers its tick (a timerfd) on `loop`, and runs the first scan
   // at once: sessions left by dead processes (and by a killed shmqd) are
   // recovered before it returns. `queues` must outlive the watchdog.
-  Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, const detail::RegistryView& registry,
-           QueueSet& queues);
+  Watchdog(EventLoop& loop, std::string ns, const DaemonConfig& config, admin::Registry& registry, QueueSet& queues);
   // Clean shutdown: stops watching, detaches from the queues (they stay
   // mapped in the set) and releases the daemon's session. Attached processes
   // keep running.
@@ -79,7 +77,7 @@ class Watchdog : private QueueSet::Listener {
   enum class Phase : std::uint8_t { Untracked, Unconfirmed, Watching, Hung };
   struct Tracked {
     Phase phase = Phase::Untracked;
-    detail::Owner owner = detail::kNoOwner;
+    admin::SessionId owner = admin::kNoSession;
     std::uint32_t pid = 0;
     int pidfd = -1;
     std::uint64_t start_time = 0;  // of the process behind pidfd, from /proc
@@ -87,12 +85,12 @@ class Watchdog : private QueueSet::Listener {
     std::string name;              // "3.7 (pid 1234 consumer)", made once
   };
 
-  void track(std::uint32_t index, detail::Word word, std::uint64_t now_ns);
-  void check(std::uint32_t index, detail::Word word, std::uint64_t now_ns);
+  void track(std::uint32_t index, const admin::RegistryEntry& entry, std::uint64_t now_ns);
+  void check(std::uint32_t index, const admin::RegistryEntry& entry, std::uint64_t now_ns);
   void untrack(std::uint32_t index) noexcept;
   void on_pidfd(std::uint32_t index) noexcept;
   // Fences, recovers every attached queue (the process is gone) and releases:
-  // detail::recover_dead_session, then a log line per queue.
+  // admin::recover_dead_session, then a log line per queue.
   void handle_dead(std::uint32_t index, const char* why) noexcept;
   // Fences and recovers what may be taken from a process that may resume.
   void handle_hung(std::uint32_t index, std::uint64_t age_ns, std::uint64_t timeout_ns) noexcept;
@@ -100,26 +98,26 @@ class Watchdog : private QueueSet::Listener {
   // anything changed.
   bool recover(const Tracked& t, bool may_still_run, const char* why) noexcept;
   // The same in one queue.
-  static bool recover_in(const std::string& name, const detail::QueueView& v, const Tracked& t, bool may_still_run,
-                  const char* why) noexcept;
-  static void log_recovery(const std::string& name, const Tracked& t, const detail::RecoveryResult& r,
+  static bool recover_in(const std::string& name, admin::SupervisedQueue& q, const Tracked& t, bool may_still_run,
+                         const char* why) noexcept;
+  static void log_recovery(const std::string& name, const Tracked& t, const admin::RecoveryResult& r,
                            bool may_still_run, const char* why) noexcept;
   // Takes back what fenced sessions that still run stamped since they were
   // fenced (a claim raced with the fence, then the process stopped again).
-  bool recover_fenced_in(const std::string& name, const detail::QueueView& v) noexcept;
+  bool recover_fenced_in(const std::string& name, admin::SupervisedQueue& q) noexcept;
   void expire(std::uint64_t now_ns) noexcept;
   void refresh_queues() noexcept;
   // QueueSet::Listener: attaches to each queue mapped, detaches before it goes.
   void mapped(const std::string& name, QueueSet::Queue& q) noexcept override;
   void unmapping(const std::string& name, QueueSet::Queue& q) noexcept override;
-  void detach(const QueueSet::Queue& q) noexcept;
+  void detach(QueueSet::Queue& q) const noexcept;
   void arm(std::chrono::milliseconds period) noexcept;
   void on_timer() noexcept;
 
   EventLoop& loop_;
   const std::string ns_;
-  const detail::RegistryView registry_;
-  detail::Owner me_ = detail::kNoOwner;
+  admin::Registry& registry_;
+  admin::SessionId me_ = admin::kNoSession;
   const std::chrono::milliseconds scan_period_;
   const std::chrono::milliseconds idle_period_;
   int timer_fd_ = -1;
@@ -127,9 +125,9 @@ class Watchdog : private QueueSet::Listener {
   std::uint64_t next_refresh_ns_ = 0;
   std::uint64_t last_scan_ns_ = 0;
   std::uint64_t resumed_ns_ = 0;  // the last tick after shmqd itself stalled
-  std::array<Tracked, detail::kMaxSessions> sessions_{};
+  std::array<Tracked, admin::Registry::kMaxSessions> sessions_{};
   QueueSet& queues_;
-  std::vector<detail::QueueRecovery> recovering_;  // handle_dead's list of queues_, reused
+  std::vector<admin::QueueRecovery> recovering_;  // handle_dead's list of queues_, reused
   ShmDirWatch shm_watch_;  // last: its callback uses the members above
 };
 

@@ -25,7 +25,13 @@ namespace shmq::admin {
 std::string resolve_namespace(const std::string& flag) { return detail::resolve_namespace(flag); }
 void validate_namespace(const std::string& ns) { detail::validate_namespace(ns); }
 void validate_queue_name(const std::string& name) { detail::validate_queue_name(name); }
+void validate_group_name(const std::string& name) { detail::validate_group_name(name); }
+std::string octal(unsigned mode) { return detail::octal(mode); }
+std::string printable(std::string_view s) { return detail::printable(s); }
 const char* delivery_name(DeliveryMode mode) noexcept { return detail::delivery_name(mode); }
+std::optional<DeliveryMode> delivery_from_name(std::string_view name) noexcept {
+  return detail::delivery_from_name(name);
+}
 Error queue_not_found(const std::string& ns, const std::string& name) { return detail::queue_not_found(ns, name); }
 
 std::vector<std::string> namespace_objects(const std::string& ns) {
@@ -50,7 +56,13 @@ std::string queue_object(const std::string& ns, const std::string& queue) {
   return detail::queue_segment_name(ns, queue);
 }
 
+std::string queue_object_prefix(const std::string& ns) { return detail::queue_prefix(ns); }
+std::string registry_object(const std::string& ns) { return detail::registry_segment_name(ns); }
+std::string instance_lock_object(const std::string& ns) { return detail::instance_lock_name(ns); }
+const char* shm_dir() noexcept { return detail::kShmDir; }
 std::string object_path(const std::string& name) { return detail::shm_path(name); }
+std::vector<std::string> queue_names(const std::string& ns) { return detail::list_queue_names(ns); }
+std::uint64_t shm_free_bytes() { return detail::shm_free_bytes(); }
 
 void remove_registry_and_locks(const std::string& ns) {
   detail::Segment::remove(detail::registry_segment_name(ns));
@@ -145,7 +157,7 @@ const std::string& Namespace::name() const noexcept { return impl_->name; }
 
 bool Namespace::has_registry() const noexcept { return impl_->registry.has_value(); }
 
-std::vector<std::string> Namespace::queue_names() const { return detail::list_queue_names(impl_->name); }
+std::vector<std::string> Namespace::queue_names() const { return admin::queue_names(impl_->name); }
 
 std::vector<SessionInfo> Namespace::sessions(std::uint64_t now_ns) const {
   std::vector<SessionInfo> out;

@@ -14,22 +14,13 @@
 #include "core/registry.hpp"
 #include "layout/layout.hpp"
 #include "layout/queue_view.hpp"
+#include "shmq/admin/report.hpp"
 
 namespace shmq::detail {
 
-struct RecoveryResult {
-  std::uint32_t loans_aborted = 0;
-  std::uint32_t leases_requeued = 0;  // at-least-once: Pending, redelivered with count + 1
-  std::uint32_t leases_released = 0;  // at-most-once: dropped
-  std::uint32_t dead_letters_finished = 0;
-  std::uint32_t dlq_entries_freed = 0;
-  std::uint32_t parked_fixed = 0;
-  std::uint32_t redeliveries_announced = 0;  // Pending words `dead` made (nack, expiry) and may not have announced
-  [[nodiscard]] std::uint32_t total() const noexcept {
-    return loans_aborted + leases_requeued + leases_released + dead_letters_finished + dlq_entries_freed + parked_fixed +
-           redeliveries_announced;
-  }
-};
+// What recovery and expiry report (defined in shmq/admin/report.hpp, the programs' API).
+using admin::ExpiryResult;
+using admin::RecoveryResult;
 
 // Takes back everything session `dead` holds in `q`. `may_still_run`: the
 // process might resume (fenced on a heartbeat timeout, not seen to die): its
@@ -60,11 +51,6 @@ struct QueueRecovery {
 // no longer names `dead` (released meanwhile). The caller wakes the parked
 // processes of each queue where result.total() != 0.
 bool recover_dead_session(const RegistryView& reg, std::span<QueueRecovery> queues, Owner dead) noexcept;
-
-struct ExpiryResult {
-  std::uint32_t expired = 0;        // leases past their deadline, now Pending
-  std::uint32_t dead_lettered = 0;  // Pending past max_deliveries, moved to the DLQ
-};
 
 // Expires at-least-once leases whose deadline is before `now_ms`, and moves
 // Pending messages past max_deliveries to the dead-letter area (retrying those

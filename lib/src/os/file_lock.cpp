@@ -12,7 +12,7 @@
 #include "os/process.hpp"
 #include "shmq/error.hpp"
 
-namespace shmq::detail {
+namespace shmq::admin {
 
 namespace {
 
@@ -48,7 +48,7 @@ int open_lock_file(const std::string& path, unsigned mode) {
   if (fd >= 0) return fd;
   const int err = errno;
   throw Error(err == EACCES ? errc::permission_denied : errc::system_error,
-              "cannot open lock file " + quote(path) + ": " + errno_text(err) +
+              "cannot open lock file " + detail::quote(path) + ": " + errno_text(err) +
                   (err == EACCES ? "; run as the user that owns it"
                                  : "; check that its directory exists and is writable"));
 }
@@ -65,7 +65,7 @@ bool lock_whole_file(int fd, const std::string& path, bool wait) {
     if (err == EINTR) continue;
     if (!wait && (err == EAGAIN || err == EACCES)) return false;
     ::close(fd);
-    throw Error(errc::system_error, "cannot lock " + quote(path) + ": " + errno_text(err));
+    throw Error(errc::system_error, "cannot lock " + detail::quote(path) + ": " + errno_text(err));
   }
 }
 
@@ -118,4 +118,4 @@ FileLock::~FileLock() {
   if (fd_ >= 0) ::close(fd_);  // drops the record lock, then in_process_ is released
 }
 
-}  // namespace shmq::detail
+}  // namespace shmq::admin

@@ -50,12 +50,12 @@ std::string namespace_prefix(const std::string& ns) { return "shmq." + ns + ".";
 std::string registry_segment_name(const std::string& ns) {
   return namespace_prefix(ns) + "registry";
 }
-std::string queue_segment_name(const std::string& ns, const std::string& queue) {
-  return namespace_prefix(ns) + "q." + queue;
-}
+std::string queue_prefix(const std::string& ns) { return namespace_prefix(ns) + "q."; }
+std::string queue_segment_name(const std::string& ns, const std::string& queue) { return queue_prefix(ns) + queue; }
 std::string namespace_lock_path(const std::string& ns) { return shm_path("shmq." + ns + ".lock"); }
 std::string shm_path(const std::string& name) { return std::string(kShmDir) + "/" + name; }
-std::string instance_lock_path(const std::string& ns) { return shm_path(namespace_prefix(ns) + "shmqd.lock"); }
+std::string instance_lock_name(const std::string& ns) { return namespace_prefix(ns) + "shmqd.lock"; }
+std::string instance_lock_path(const std::string& ns) { return shm_path(instance_lock_name(ns)); }
 
 std::string quote(std::string_view s) { return "'" + printable(s) + "'"; }
 

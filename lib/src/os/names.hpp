@@ -36,12 +36,15 @@ inline constexpr const char* kShmDir = "/dev/shm";
 // "shmq.<ns>.q.<queue>". The lock file is "/dev/shm/shmq.<ns>.lock".
 std::string registry_segment_name(const std::string& ns);
 std::string queue_segment_name(const std::string& ns, const std::string& queue);
+// What every queue object of a namespace starts with: "shmq.<ns>.q."
+std::string queue_prefix(const std::string& ns);
 std::string namespace_lock_path(const std::string& ns);
 // Prefix shared by every object of a namespace: "shmq.<ns>."
 std::string namespace_prefix(const std::string& ns);
 // The path of the object `name` in kShmDir: the one place paths are built.
 std::string shm_path(const std::string& name);
-// shmqd's instance lock: "/dev/shm/shmq.<ns>.shmqd.lock".
+// shmqd's instance lock: "shmq.<ns>.shmqd.lock", in kShmDir.
+std::string instance_lock_name(const std::string& ns);
 std::string instance_lock_path(const std::string& ns);
 
 }  // namespace shmq::detail

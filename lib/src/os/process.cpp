@@ -62,18 +62,6 @@ std::optional<ProcStat> read_proc_stat(pid_t pid) noexcept {
 
 }  // namespace
 
-std::uint64_t process_start_time(pid_t pid) noexcept {
-  const auto st = read_proc_stat(pid);
-  return st ? st->start_time : 0;
-}
-
-bool process_alive(pid_t pid, std::uint64_t start_time) noexcept {
-  const auto st = read_proc_stat(pid);
-  // 'Z' zombie, 'X'/'x' dead: exited, only not reaped yet.
-  return st && st->start_time == start_time && st->state != 'Z' && st->state != 'X' &&
-         st->state != 'x';
-}
-
 std::string process_name(pid_t pid) {
   char buf[64];
   if (!read_proc_file(pid, "comm", buf, sizeof buf)) return "";
@@ -83,3 +71,20 @@ std::string process_name(pid_t pid) {
 }
 
 }  // namespace shmq::detail
+
+// Declared in shmq/admin/system.hpp (the watchdog tells processes apart by them).
+namespace shmq::admin {
+
+std::uint64_t process_start_time(pid_t pid) noexcept {
+  const auto st = detail::read_proc_stat(pid);
+  return st ? st->start_time : 0;
+}
+
+bool process_alive(pid_t pid, std::uint64_t start_time) noexcept {
+  const auto st = detail::read_proc_stat(pid);
+  // 'Z' zombie, 'X'/'x' dead: exited, only not reaped yet.
+  return st && st->start_time == start_time && st->state != 'Z' && st->state != 'X' &&
+         st->state != 'x';
+}
+
+}  // namespace shmq::admin

@@ -166,7 +166,7 @@ bool remove_queue_segment(const std::string& ns, const std::string& name) {
 }
 
 std::vector<std::string> list_queue_names(const std::string& ns) {
-  const std::string prefix = namespace_prefix(ns) + "q.";
+  const std::string prefix = queue_prefix(ns);
   std::vector<std::string> names;
   for (const std::string& n : Segment::list(prefix)) names.push_back(n.substr(prefix.size()));
   std::sort(names.begin(), names.end());

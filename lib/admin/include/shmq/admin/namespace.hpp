@@ -30,9 +30,17 @@ std::string resolve_namespace(const std::string& flag);
 // Throw Error(errc::invalid_argument) naming the bad value and the rule.
 void validate_namespace(const std::string& ns);
 void validate_queue_name(const std::string& name);
+void validate_group_name(const std::string& name);
+
+// Permission bits as people write them: "0640".
+std::string octal(unsigned mode);
+// A value from outside (a name, a request) as it may appear in a message or a
+// log line: non-printable bytes as \xNN, cut after 80 bytes.
+std::string printable(std::string_view s);
 
 // "at-least-once" / "at-most-once": the names configs, requests and tools use.
 const char* delivery_name(DeliveryMode mode) noexcept;
+std::optional<DeliveryMode> delivery_from_name(std::string_view name) noexcept;
 
 // errc::not_found for queue `name`, saying how to list the queues.
 Error queue_not_found(const std::string& ns, const std::string& name);
@@ -44,10 +52,21 @@ std::vector<std::string> namespace_objects(const std::string& ns);
 std::map<std::string, std::vector<std::string>> namespaces_in_shm();
 // The name of namespace `ns`'s lock file among its objects.
 std::string namespace_lock_object(const std::string& ns);
-// The object of queue `queue` ("shmq.<ns>.q.<queue>").
+// The object of queue `queue` ("shmq.<ns>.q.<queue>"), and what every queue
+// object of `ns` starts with ("shmq.<ns>.q.").
 std::string queue_object(const std::string& ns, const std::string& queue);
-// The path of object `name` ("/dev/shm/shmq.<ns>.q.orders").
+std::string queue_object_prefix(const std::string& ns);
+// The session registry ("shmq.<ns>.registry") and shmqd's instance lock file.
+std::string registry_object(const std::string& ns);
+std::string instance_lock_object(const std::string& ns);
+// The directory every object lives in ("/dev/shm"), and the path of object
+// `name` there ("/dev/shm/shmq.<ns>.q.orders").
+const char* shm_dir() noexcept;
 std::string object_path(const std::string& name);
+// The queues of namespace `ns`, by name.
+std::vector<std::string> queue_names(const std::string& ns);
+// Bytes free in shm_dir() for new segments.
+std::uint64_t shm_free_bytes();
 // Removes what a namespace keeps once its queues are gone (the session
 // registry, the lock files of queue creation and of shmqd); for teardown when
 // none of its processes runs.

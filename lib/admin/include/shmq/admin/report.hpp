@@ -1,7 +1,7 @@
 // What the library reports about a queue to the programs that inspect and
 // operate it (shmqd, shmq-cli, shmq-chaos): plain values, copied out of the
 // shared memory, so holding one pins no mapping. The data-path code fills
-// them in (lib/src/core/inspect.cpp, dlq.cpp); this is their one definition.
+// them in (lib/src/core/inspect.cpp, dlq.cpp, recovery.cpp); this is their one definition.
 #pragma once
 
 #include <cstddef>
@@ -97,6 +97,28 @@ struct DeadLetter {
   std::uint16_t reason = 0;            // layout.hpp's DeadLetterReason: 1 = max deliveries reached
   SessionId replaying = kNoSession;    // a replay holds it (maybe one that died)
   std::vector<std::byte> data;
+};
+
+// What a recovery took back from one session in one queue (shmqd's watchdog,
+// a detaching client).
+struct RecoveryResult {
+  std::uint32_t loans_aborted = 0;
+  std::uint32_t leases_requeued = 0;  // at-least-once: Pending, redelivered with count + 1
+  std::uint32_t leases_released = 0;  // at-most-once: dropped
+  std::uint32_t dead_letters_finished = 0;
+  std::uint32_t dlq_entries_freed = 0;
+  std::uint32_t parked_fixed = 0;
+  std::uint32_t redeliveries_announced = 0;  // Pending words the session made (nack, expiry) and may not have announced
+  [[nodiscard]] std::uint32_t total() const noexcept {
+    return loans_aborted + leases_requeued + leases_released + dead_letters_finished + dlq_entries_freed + parked_fixed +
+           redeliveries_announced;
+  }
+};
+
+// What one lease-expiry pass did.
+struct ExpiryResult {
+  std::uint32_t expired = 0;        // leases past their deadline, now Pending
+  std::uint32_t dead_lettered = 0;  // Pending past max_deliveries, moved to the DLQ
 };
 
 }  // namespace shmq::admin

@@ -1,7 +1,8 @@
 // The few operating-system helpers the programs share with the library:
 // clocks (CLOCK_MONOTONIC is what every time stamp in shared memory uses), a
-// descriptor that closes itself, pidfd_open, the pause instruction spinners
-// use, and errno as a message. Defined in lib/src/os/system.cpp.
+// descriptor that closes itself, pidfd_open, a process's identity, the pause
+// instruction spinners use, and errno as a message. Defined in
+// lib/src/os/system.cpp and process.cpp.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,14 @@ std::uint64_t monotonic_ms_not_before() noexcept;
 // pidfd_open(2): a descriptor that becomes readable when the process exits.
 // Returns -1 if the process is gone. The caller closes it.
 int pidfd_open(pid_t pid) noexcept;
+
+// The process's start time in clock ticks since boot (field 22 of
+// /proc/<pid>/stat), 0 if the process does not exist. pid + start time names a
+// process uniquely: a reused pid has another start time.
+std::uint64_t process_start_time(pid_t pid) noexcept;
+
+// True if a process with this pid and start time exists (not a zombie).
+bool process_alive(pid_t pid, std::uint64_t start_time) noexcept;
 
 // "No such file or directory (errno 2)": an errno for a message.
 std::string errno_text(int err);
