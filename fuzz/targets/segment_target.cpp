@@ -99,9 +99,9 @@ std::vector<std::uint8_t> resealed(const std::uint8_t* data, std::size_t size) {
 
 // A copy a reader got must lie inside one payload area.
 void check_length(const QueueView& q, std::size_t length, const char* what) {
-  if (length > q.info->slot_size)
+  if (length > q.slot_size())
     broken("segment", std::string(what) + " of " + std::to_string(length) + " bytes from slots of " +
-                          std::to_string(q.info->slot_size));
+                          std::to_string(q.slot_size()));
 }
 
 // shmq-cli: stat, peek, check, dlq list (read only).
@@ -138,7 +138,7 @@ void adopt(const std::string& ns, Owner me) {
 void attach(const std::string& ns) {
   const std::size_t slot_size = [&] {
     MappedQueue m = open_queue_segment(ns, kQueue);
-    return std::size_t{m.view.info->slot_size};
+    return std::size_t{m.view.slot_size()};
   }();
   const std::string group = [&] {
     MappedQueue m = open_queue_segment(ns, kQueue);

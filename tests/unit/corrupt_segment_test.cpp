@@ -13,6 +13,7 @@
 #include "core/inspect.hpp"
 #include "core/ring.hpp"
 #include "heap_queue.hpp"
+#include "layout/header.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::detail {
@@ -101,6 +102,66 @@ TEST(CorruptSegmentTest, TakeNextStopsARingPastTheTail) {
   ASSERT_EQ(open_error(h), std::nullopt);            // within a ring of the tail
   EXPECT_EQ(take_next(h.view, 0, kA).status, Status::Empty);
   EXPECT_LE(h.view.groups[0].next.load(), h.view.hot->tail.load() + h.view.capacity);
+}
+
+// ---- settings rewritten after open ------------------------------------------------
+// The queue's owner may rewrite its QueueInfo while shmqd and other users'
+// processes have it mapped (DESIGN.md section 6): what the view copied at
+// open stays what bounds every copy and lease.
+
+QueueInfo& shared_info(const HeapQueue& h) {
+  return *reinterpret_cast<QueueInfo*>(h.bytes.get() + sizeof(SegmentHeader));
+}
+
+// Seals the header again after a rewrite, as a writer that wants it opened would.
+void reseal(const HeapQueue& h) {
+  seal_segment_header(h.bytes.get(), kQueueMagic, SegmentKind::Queue, sizeof(QueueInfo), h.size);
+}
+
+TEST(CorruptSegmentTest, ASlotSizeRewrittenAfterOpenBoundsNoCopy) {
+  HeapQueue h(params(4, kSlotSize, {group("default", false, 1)}));
+  const std::uint64_t pos = test::produce_value(h.view, 42, kA);
+  const std::uint32_t s = h.view.slot_of(pos);
+  shared_info(h).slot_size = 1U << 24;
+  h.view.slot(s).length = 1U << 20;
+  EXPECT_EQ(h.view.slot_size(), kSlotSize);
+  EXPECT_EQ(h.view.payload_length(s), kSlotSize);
+  const std::vector<PeekedMessage> peeked = peek_messages(h.view, 0, 4);
+  ASSERT_EQ(peeked.size(), 1U);
+  EXPECT_EQ(peeked[0].data.size(), kSlotSize);
+  // The dead-letter move (shmqd's, as root) copies no more than the slot either.
+  const Delivery d = test::take_message(h.view, 0, kA);
+  ASSERT_EQ(d.status, Status::Ok);
+  ASSERT_EQ(settle(h.view, 0, d.pos, d.count, kA, LeaseState::Pending), Status::Ok);
+  ASSERT_TRUE(dead_letter(h.view, 0, pos, h.view.lease(0, s).word.load(), kA, 0));
+  const std::vector<DeadLetter> dead = list_dead_letters(h.view);
+  ASSERT_EQ(dead.size(), 1U);
+  EXPECT_EQ(dead[0].data.size(), kSlotSize);
+}
+
+TEST(CorruptSegmentTest, GroupSettingsRewrittenAfterOpenAreNotRead) {
+  HeapQueue h(params(4, kSlotSize, {group("default", false, 5, 1000)}));
+  GroupInfo& shared = shared_info(h).groups[0];
+  shared.at_most_once = 1;
+  shared.max_deliveries = 0;
+  shared.lease_timeout_ms = std::numeric_limits<std::uint64_t>::max();
+  std::memset(shared.name, 'x', sizeof shared.name);  // no terminating NUL
+  EXPECT_EQ(h.view.group_info(0).at_most_once, 0U);
+  EXPECT_EQ(h.view.group_info(0).max_deliveries, 5U);
+  EXPECT_EQ(h.view.group_info(0).lease_timeout_ms, 1000U);
+  EXPECT_EQ(find_group(h.view, "default"), 0);
+  // A lease still gets the deadline the queue was created with.
+  (void)test::produce_value(h.view, 42, kA);
+  const Delivery d = test::take_message(h.view, 0, kA, 5);
+  ASSERT_EQ(d.status, Status::Ok);
+  EXPECT_EQ(deadline_ms(h.view.lease(0, h.view.slot_of(d.pos)).deadline.load()), 1005U);
+}
+
+TEST(CorruptSegmentTest, OpenRefusesALeaseTimeoutPastAYear) {
+  HeapQueue h(params(4));
+  shared_info(h).groups[0].lease_timeout_ms = kMaxLeaseTimeoutMs + 1;
+  reseal(h);
+  EXPECT_EQ(open_error(h), errc::corrupt_segment);
 }
 
 }  // namespace

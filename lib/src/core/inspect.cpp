@@ -72,7 +72,7 @@ SlotUse slot_use(const QueueView& q, Word slot_word, const GroupHold* holds) noe
 QueueStats queue_stats(const QueueView& q) {
   QueueStats st;
   st.capacity = q.capacity;
-  st.slot_size = q.info->slot_size;
+  st.slot_size = q.slot_size();
   st.dlq_capacity = q.dlq_capacity;
   st.tail = q.hot->tail.load(kAcquire);
   std::vector<std::map<Owner, HolderStats>> holders(q.group_count);

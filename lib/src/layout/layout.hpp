@@ -49,6 +49,8 @@ inline constexpr std::uint32_t kMaxSessions = 256;
 inline constexpr std::uint32_t kMaxCapacity = 1U << 24;
 inline constexpr std::uint32_t kMaxSlotSize = 1U << 30;
 inline constexpr std::uint32_t kMaxDeliveries = 4095;  // the 12-bit count field
+// A year: a deadline (now + this, in ms) still fits make_deadline's 40 bits.
+inline constexpr std::uint64_t kMaxLeaseTimeoutMs = 365ULL * 24 * 3600 * 1000;
 inline constexpr std::size_t kNameCapacity = 72;       // 64 chars + NUL, padded
 inline constexpr std::size_t kNamespaceCapacity = 40;  // 32 chars + NUL, padded
 

@@ -65,7 +65,11 @@ void init_queue_segment(std::byte* base, const QueueParams& p) noexcept {
 QueueView open_queue_view(std::byte* base, std::size_t size, const std::string& expected_namespace,
                           const std::string& what) {
   validate_segment_header(base, size, kQueueMagic, SegmentKind::Queue, sizeof(QueueInfo), what);
-  const auto* info = reinterpret_cast<const QueueInfo*>(base + sizeof(SegmentHeader));
+  // Validated and used as one local copy: the segment's writer may rewrite
+  // the shared one between any two reads (DESIGN.md section 6).
+  QueueInfo copy;
+  std::memcpy(&copy, base + sizeof(SegmentHeader), sizeof copy);
+  const QueueInfo* const info = &copy;
   const std::string fix = "; remove it with `shmq-cli gc` or recreate the queue";
   const std::string ns = fixed_string(info->namespace_name);
   if (ns != expected_namespace)
@@ -84,7 +88,8 @@ QueueView open_queue_view(std::byte* base, std::size_t size, const std::string& 
     throw Error(errc::corrupt_segment, what + " has offsets that do not match its sizes" + fix);
   for (std::uint32_t g = 0; g < info->group_count; ++g) {
     const GroupInfo& gi = info->groups[g];
-    if (gi.max_deliveries == 0 || gi.max_deliveries > kMaxDeliveries || gi.at_most_once > 1)
+    if (gi.max_deliveries == 0 || gi.max_deliveries > kMaxDeliveries || gi.at_most_once > 1 ||
+        gi.lease_timeout_ms == 0 || gi.lease_timeout_ms > kMaxLeaseTimeoutMs)
       throw Error(errc::corrupt_segment, what + " has a bad setting for group " + std::to_string(g) + fix);
   }
   // A group's next passes a position only after a producer claimed it, so it
@@ -103,7 +108,6 @@ QueueView open_queue_view(std::byte* base, std::size_t size, const std::string& 
 
   QueueView q;
   q.base = base;
-  q.info = info;
   q.hot = reinterpret_cast<QueueHot*>(base + kQueueHotOffset);
   q.groups = reinterpret_cast<GroupState*>(base + o.groups);
   q.attachments = reinterpret_cast<Attachment*>(base + o.attachments);
@@ -116,12 +120,16 @@ QueueView open_queue_view(std::byte* base, std::size_t size, const std::string& 
   q.stride = o.slot_stride;
   q.group_count = info->group_count;
   q.dlq_capacity = info->dlq_capacity;
+  // Copied from the bytes validated above; a rewrite after this changes nothing here.
+  q.settings.slot_size = info->slot_size;
+  q.settings.mode = info->mode;
+  std::copy_n(info->groups, q.group_count, q.settings.groups.begin());
   return q;
 }
 
 int find_group(const QueueView& q, const std::string& name) noexcept {
   for (std::uint32_t g = 0; g < q.group_count; ++g)
-    if (fixed_string(q.info->groups[g].name) == name) return static_cast<int>(g);
+    if (fixed_string(q.group_info(g).name) == name) return static_cast<int>(g);
   return -1;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -33,9 +34,18 @@ std::uint64_t queue_segment_size(const QueueParams& p) noexcept;
 // storing the layout version last.
 void init_queue_segment(std::byte* base, const QueueParams& p) noexcept;
 
+// The settings of a queue, copied out of its QueueInfo when the segment is
+// opened and never read from the segment again: whoever may write the segment
+// may rewrite them at any time (DESIGN.md section 6), and they bound every
+// copy, index and lease.
+struct QueueSettings {
+  std::uint32_t slot_size = 0;  // payload bytes per slot
+  std::uint32_t mode = 0;       // permission bits it was created with (shown, never enforced from here)
+  std::array<GroupInfo, kMaxGroups> groups{};  // [0, QueueView::group_count) are the queue's
+};
+
 struct QueueView {
   std::byte* base = nullptr;
-  const QueueInfo* info = nullptr;
   QueueHot* hot = nullptr;
   GroupState* groups = nullptr;
   Attachment* attachments = nullptr;
@@ -51,6 +61,7 @@ struct QueueView {
   std::uint32_t stride = 0;
   std::uint32_t group_count = 0;
   std::uint32_t dlq_capacity = 0;
+  QueueSettings settings;
 
   [[nodiscard]] std::uint32_t slot_of(std::uint64_t pos) const noexcept { return static_cast<std::uint32_t>(pos & mask); }
   [[nodiscard]] std::uint32_t lap_of(std::uint64_t pos) const noexcept {
@@ -72,16 +83,18 @@ struct QueueView {
     return dlq + std::size_t{i} * stride + sizeof(DlqHeader);
   }
   // Payload bytes of slot s / dead letter i as a reader may copy them: the
-  // length the writer stored, but never more than slot_size, so a corrupt
-  // length cannot take a reader (or a dead-letter copy) past the payload.
+  // length the writer stored, but never more than slot_size (the copy made at
+  // open), so a corrupt length cannot take a reader (or a dead-letter copy)
+  // past the payload.
   [[nodiscard]] std::uint32_t payload_length(std::uint32_t s) const noexcept {
-    return std::min(slot(s).length, info->slot_size);
+    return std::min(slot(s).length, settings.slot_size);
   }
   [[nodiscard]] std::uint32_t dlq_payload_length(std::uint32_t i) const noexcept {
-    return std::min(dlq_entry(i).length, info->slot_size);
+    return std::min(dlq_entry(i).length, settings.slot_size);
   }
-  [[nodiscard]] const GroupInfo& group_info(std::uint32_t g) const noexcept { return info->groups[g]; }
-  [[nodiscard]] std::uint32_t slot_size() const noexcept { return info->slot_size; }
+  // Group g's settings (g < group_count), as copied at open.
+  [[nodiscard]] const GroupInfo& group_info(std::uint32_t g) const noexcept { return settings.groups[g]; }
+  [[nodiscard]] std::uint32_t slot_size() const noexcept { return settings.slot_size; }
 };
 
 // Checks the header of `size` bytes at `base` (magic, kind, version, checksum,

@@ -108,7 +108,7 @@ QueueParams make_queue_params(const std::string& ns, const std::string& name, co
     if (g.max_deliveries == 0 || g.max_deliveries > kMaxDeliveries)
       bad("max deliveries " + std::to_string(g.max_deliveries) + " of group '" + g.name + "' is invalid: use 1 to " +
           std::to_string(kMaxDeliveries));
-    if (g.lease_timeout.count() <= 0 || g.lease_timeout > std::chrono::hours(24 * 365))
+    if (g.lease_timeout.count() <= 0 || static_cast<std::uint64_t>(g.lease_timeout.count()) > kMaxLeaseTimeoutMs)
       bad("lease timeout " + std::to_string(g.lease_timeout.count()) + " ms of group '" + g.name +
           "' is invalid: use 1 ms to one year");
     GroupInfo gi{};
@@ -176,9 +176,9 @@ std::vector<std::string> list_queue_names(const std::string& ns) {
 QueueConfig config_of(const QueueView& q) {
   QueueConfig c;
   c.capacity = q.capacity;
-  c.slot_size = q.info->slot_size;
+  c.slot_size = q.slot_size();
   c.dlq_capacity = q.dlq_capacity;
-  c.mode = q.info->mode;
+  c.mode = q.settings.mode;
   c.groups.clear();
   for (std::uint32_t g = 0; g < q.group_count; ++g) {
     const GroupInfo& gi = q.group_info(g);
