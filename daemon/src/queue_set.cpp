@@ -62,7 +62,7 @@ bool QueueSet::refresh() noexcept {
         ++it;
         continue;
       }
-      spdlog::debug("queue {} was deleted: unmapped", it->first);
+      spdlog::info("queue {} was deleted: unmapped; processes still using it get QueueDeleted", it->first);
       it = unmap(it);
     }
     std::erase_if(unusable_, [&](const auto& u) { return !listed(u.first); });
@@ -91,14 +91,14 @@ bool QueueSet::refresh_one(const std::string& name) {
     if (errno != ENOENT) return false;  // looked at again on the next refresh
     unusable_.erase(name);
     if (it != queues_.end()) {
-      spdlog::debug("queue {} was deleted: unmapped", name);
+      spdlog::info("queue {} was deleted: unmapped; processes still using it get QueueDeleted", name);
       unmap(it);
     }
     return false;
   }
   if (it != queues_.end()) {
     if (same_segment(it->second, st)) return false;
-    spdlog::debug("queue {} was deleted and created again: mapping the new one", name);
+    spdlog::info("queue {} was deleted and created again: mapping the new one", name);
     unmap(it);
   }
   try {

@@ -1,7 +1,7 @@
 // Crash-point matrix of the operations done on behalf of others (DESIGN.md
 // §3): the watchdog's recovery of dead sessions and its lease expiry,
-// dead-letter replay, purge, queue creation. Two victims die holding loans,
-// leases and a half-made dead letter; a recoverer child then runs those
+// dead-letter replay, purge, queue creation and deletion. Two victims die
+// holding loans, leases and a half-made dead letter; a recoverer child then runs those
 // operations, as shmqd and shmq-cli do, and is SIGKILLed at the first or second
 // hit of one step. A second recoverer (this process, through the same
 // functions, as a restarted shmqd or a rerun command would) finishes the work.
@@ -45,6 +45,7 @@ constexpr int kQMessages = 8;        // g0 takes 2 (this process) + 2 + 2 (the v
 constexpr int kPurgedMessages = 3;   // in p, purged by the recoverer
 constexpr std::uint32_t kSmallCapacity = 4;
 const std::array<std::string, 2> kCreated = {"c1", "c2"};  // created by the recoverer
+const std::array<std::string, 2> kDeleted = {"d1", "d2"};  // deleted by the recoverer, used by this process
 
 // The steps the recoverer reaches: its own and the client steps it shares.
 std::vector<std::string_view> recoverer_points() {
@@ -100,7 +101,7 @@ struct Mapped {
 // What is done for others, in the order shmqd and shmq-cli would: the
 // watchdog recovers each dead session over every queue and expires leases (a
 // day later, so every lease has run out), `shmq-cli dlq replay` replays every
-// dead letter, shmqd purges p, and queues c1 and c2 are created.
+// dead letter, shmqd purges p, queues c1 and c2 are created, d1 and d2 deleted.
 void work_for_others(const std::string& ns, const std::vector<Owner>& dead, Owner me) {
   Mapped m(ns);
   for (Owner d : dead) {
@@ -124,6 +125,7 @@ void work_for_others(const std::string& ns, const std::vector<Owner>& dead, Owne
       if (e.value() != errc::already_exists) throw;
     }
   }
+  for (const std::string& name : kDeleted) (void)detail::remove_queue_segment(ns, name);
 }
 
 // Takes `n` messages of `c` and keeps them (a killed process never settles).
@@ -201,6 +203,7 @@ class RecoveryCrashTest : public ::testing::TestWithParam<std::tuple<std::string
     setup.create_queue("q", main_queue());
     setup.create_queue("r", small_queue(1));
     setup.create_queue("p", small_queue(2));
+    for (const std::string& name : kDeleted) setup.create_queue(name, small_queue(1));
   }
 
   // Forks the victims and the recoverer (armed at `point`, `nth`; unarmed if
@@ -234,6 +237,11 @@ class RecoveryCrashTest : public ::testing::TestWithParam<std::tuple<std::string
     Producer pp = parent_->producer("p");
     std::set<std::uint64_t> purged;
     send(pp, kPurgedMessages, purged);
+    for (const std::string& name : kDeleted) {
+      using_deleted_.emplace_back(parent_->producer(name), parent_->consumer(name, "g0"));
+      std::set<std::uint64_t> ids;
+      send(using_deleted_.back().first, 1, ids);
+    }
 
     // This process holds the first two g0 messages at their second (last)
     // delivery: expiry gives them back and dead-letters them.
@@ -271,6 +279,7 @@ class RecoveryCrashTest : public ::testing::TestWithParam<std::tuple<std::string
   std::vector<Consumer> existing_q_, existing_r_, existing_p_;
   std::vector<Message> held_;
   std::set<std::uint64_t> committed_q_, committed_r_;
+  std::vector<std::pair<Producer, Consumer>> using_deleted_;  // of kDeleted, by index
 };
 
 // Unarmed, the recoverer reaches every one of its steps at least twice, so
@@ -299,6 +308,17 @@ TEST_P(RecoveryCrashTest, KilledAtStepSecondRecovererFinishes) {
     } catch (const Error& e) {
       EXPECT_EQ(e.value(), errc::corrupt_segment) << e.what();
       EXPECT_NE(std::string(e.what()).find("not fully initialised"), std::string::npos) << e.what();
+    }
+  }
+
+  // A queue whose deletion was cut short says so, and is deleted below.
+  if (point == "delete.marked") {
+    try {
+      (void)detail::open_queue_segment(ns, kDeleted.at(nth - 1));
+      ADD_FAILURE() << kDeleted.at(nth - 1) << " opened although it was marked deleted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.value(), errc::not_found) << e.what();
+      EXPECT_NE(std::string(e.what()).find("was deleted but its name was left behind"), std::string::npos) << e.what();
     }
   }
 
@@ -370,6 +390,14 @@ TEST_P(RecoveryCrashTest, KilledAtStepSecondRecovererFinishes) {
     std::vector<Consumer> one;
     one.push_back(std::move(c));
     full_ring(name, one, kSmallCapacity);
+  }
+
+  // Deleted for good, and this process, which used them, was told.
+  for (std::size_t i = 0; i < kDeleted.size(); ++i) {
+    EXPECT_FALSE(detail::remove_queue_segment(ns, kDeleted[i])) << kDeleted[i] << " still has its name";
+    auto& [producer, consumer] = using_deleted_[i];
+    EXPECT_EQ(producer.try_loan(8).status(), Status::QueueDeleted) << kDeleted[i];
+    EXPECT_EQ(consumer.try_receive().status(), Status::QueueDeleted) << kDeleted[i];
   }
 }
 

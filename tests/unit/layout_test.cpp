@@ -14,13 +14,14 @@ namespace shmq::detail {
 namespace {
 
 TEST(LayoutTest, VersionAndMagicArePinned) {
-  EXPECT_EQ(kLayoutVersion, 3U);
+  EXPECT_EQ(kLayoutVersion, 4U);
   EXPECT_EQ(kQueueMagic, 0x3145555151'4d4853ULL);
   EXPECT_EQ(kRegistryMagic, 0x3147455251'4d4853ULL);
 }
 
 TEST(LayoutTest, StructSizesAndOffsetsArePinned) {
   EXPECT_EQ(sizeof(SegmentHeader), 64U);
+  EXPECT_EQ(offsetof(SegmentHeader, removed), 40U);
   EXPECT_EQ(sizeof(QueueInfo), 1600U);
   EXPECT_EQ(offsetof(QueueInfo, name), 40U);
   EXPECT_EQ(offsetof(QueueInfo, slot_size), 116U);

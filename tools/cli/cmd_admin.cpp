@@ -13,6 +13,7 @@
 
 #include "cli.hpp"
 #include "shmq/admin/control.hpp"
+#include "shmq/admin/namespace.hpp"
 #include "shmq/client.hpp"
 
 namespace shmq::cli {
@@ -83,12 +84,26 @@ int run_create(const Globals& g, const CreateArgs& a) {
   return kOk;
 }
 
+// Sessions attached to queue `queue` now; 0 if it cannot be read.
+std::size_t attached_sessions(const std::string& ns, const std::string& queue) {
+  try {
+    return admin::Namespace(ns).queue(queue).stats().attachments.size();
+  } catch (const Error&) {
+    return 0;  // absent or unreadable: the delete says what is wrong
+  }
+}
+
 int run_delete(const Globals& g, const DeleteArgs& a) {
   admin::validate_queue_name(a.queue);
   Client client(ClientOptions{.ns = g.ns(), .require_daemon = a.require_daemon});
+  const std::size_t attached = attached_sessions(client.namespace_name(), a.queue);
   if (!client.delete_queue(a.queue))
     throw Failure(kNotFound, admin::queue_not_found(client.namespace_name(), a.queue).what());
-  std::printf("deleted queue %s from namespace %s\n", a.queue.c_str(), client.namespace_name().c_str());
+  std::printf("deleted queue %s from namespace %s", a.queue.c_str(), client.namespace_name().c_str());
+  if (attached != 0)
+    std::printf("; %zu attached session%s get%s QueueDeleted from send and receive", attached,
+                attached == 1 ? "" : "s", attached == 1 ? "s" : "");
+  std::printf("\n");
   return kOk;
 }
 

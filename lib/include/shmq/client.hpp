@@ -58,8 +58,9 @@ class Client {
   // (says how much is needed), errc::daemon_unavailable if no shmqd answers
   // and ClientOptions::require_daemon is set.
   QueueCreatedBy create_queue(const std::string& name, const QueueConfig& config);
-  // Removes the queue's name; processes attached keep their mapping. False if
-  // absent. Through shmqd only the queue's owner, a member of its group or
+  // Deletes the queue and its messages: processes still using it get
+  // Status::QueueDeleted from send and receive (parked ones wake to get it),
+  // also once a queue of that name is created again. False if absent. Through shmqd only the queue's owner, a member of its group or
   // root may (errc::permission_denied says who may). errc::daemon_unavailable
   // if no shmqd answers and ClientOptions::require_daemon is set.
   bool delete_queue(const std::string& name);

@@ -36,7 +36,8 @@ class Message {
   ~Message();
 
   // Ok when the message holds a lease; otherwise why not (Empty, Timeout,
-  // Fenced: this session was declared dead and takes nothing new).
+  // Fenced: this session was declared dead and takes nothing new;
+  // QueueDeleted: the queue was deleted, a parked receive wakes to say so).
   [[nodiscard]] Status status() const noexcept { return status_; }
   [[nodiscard]] explicit operator bool() const noexcept { return status_ == Status::Ok; }
 

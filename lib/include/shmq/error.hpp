@@ -59,6 +59,7 @@ enum class Status : std::uint8_t {
   LeaseLost,        // the lease (or loan) was taken back: expired, fenced, recovered
   Fenced,           // this session was declared dead; re-attach with a new Client
   InvalidHandle,    // the loan or message was already used up (or is empty)
+  QueueDeleted,     // the queue was deleted (its messages with it); open it again once it is created again
 };
 
 // A short name for logs and tools ("QueueFull").

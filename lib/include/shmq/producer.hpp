@@ -32,7 +32,7 @@ class Loan {
   ~Loan();
 
   // Ok when the loan holds a slot; otherwise why not (QueueFull, Timeout,
-  // MessageTooLarge, Fenced).
+  // MessageTooLarge, Fenced, QueueDeleted).
   [[nodiscard]] Status status() const noexcept { return status_; }
   [[nodiscard]] explicit operator bool() const noexcept { return status_ == Status::Ok; }
 

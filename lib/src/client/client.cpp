@@ -78,7 +78,8 @@ namespace {
 
 std::shared_ptr<QueueHandle> map_queue(const std::shared_ptr<ClientState>& state, const std::string& queue) {
   std::lock_guard lock(state->mutex);
-  if (auto existing = state->queues[queue].lock()) return existing;
+  // A deleted queue is not reused: the name may have a new queue by now.
+  if (auto existing = state->queues[queue].lock(); existing && !existing->view.removed()) return existing;
   auto handle = std::make_shared<QueueHandle>(state, queue, open_queue_segment(state->ns, queue));
   state->queues[queue] = handle;
   return handle;

@@ -114,6 +114,7 @@ Message Consumer::receive(std::chrono::nanoseconds timeout) noexcept {
   };
   auto try_once = [&]() noexcept {
     if (queue_->client->fenced.load(kRelaxed)) return Status::Fenced;
+    if (q.removed()) return Status::QueueDeleted;
     const std::uint32_t gen = detail::redelivery_generation(q, group_);
     if (gen != seen_redeliver_gen_) {
       if (scan_from_ == 0) scan_gen_ = gen;  // a new scan sequence

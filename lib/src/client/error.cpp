@@ -47,6 +47,7 @@ const char* to_string(Status s) noexcept {
     case Status::LeaseLost: return "LeaseLost";
     case Status::Fenced: return "Fenced";
     case Status::InvalidHandle: return "InvalidHandle";
+    case Status::QueueDeleted: return "QueueDeleted";
   }
   return "Unknown";
 }

@@ -69,6 +69,7 @@ Loan Producer::loan(std::size_t n, std::chrono::nanoseconds timeout) noexcept {
   detail::Claim claim;
   auto try_once = [&]() noexcept {
     if (queue_->client->fenced.load(kRelaxed)) return Status::Fenced;
+    if (q.removed()) return Status::QueueDeleted;
     claim = detail::try_claim(q, queue_->owner);
     if (claim.status == Status::Fenced) {
       // It gave back the slot it had just claimed: waiters at it move on.

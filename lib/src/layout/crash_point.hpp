@@ -36,9 +36,9 @@ inline constexpr std::array<std::string_view, 19> kClientCrashPoints = {
 
 // The steps only operations done on behalf of others reach: the watchdog's
 // recovery and expiry, dead-letter replay, purge's cursor move, queue
-// creation. recovery_crash_test kills a recoverer at each of these (and at the
+// creation and deletion. recovery_crash_test kills a recoverer at each of these (and at the
 // client steps they share: pass.partial, deadletter.*, purge.partial).
-inline constexpr std::array<std::string_view, 15> kRecovererCrashPoints = {
+inline constexpr std::array<std::string_view, 16> kRecovererCrashPoints = {
     "recover.fenced",         // dead session fenced, nothing of it recovered yet
     "recover.dlq_freed",      // its half-filled DLQ entry freed, the lease still DeadLettering
     "recover.slot_aborted",   // its loan Aborted, not yet passed over
@@ -54,6 +54,7 @@ inline constexpr std::array<std::string_view, 15> kRecovererCrashPoints = {
     "purge.dropped",          // a group's messages dropped, its next cursor not moved
     "create.sized",           // queue segment created zero-filled under the namespace lock
     "create.written",         // queue info and cursors written, header not sealed (version 0)
+    "delete.marked",          // queue marked removed and its waiters woken, its name not yet unlinked
 };
 
 // Every name, each once: the index of crash_point_hits.

@@ -38,7 +38,7 @@ namespace shmq::detail {
 
 inline constexpr std::uint64_t kQueueMagic = 0x3145'5551'514d'4853ULL;     // "SHMQQUE1"
 inline constexpr std::uint64_t kRegistryMagic = 0x3147'4552'514d'4853ULL;  // "SHMQREG1"
-inline constexpr std::uint32_t kLayoutVersion = 3;
+inline constexpr std::uint32_t kLayoutVersion = 4;  // 4: SegmentHeader::removed
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kFalseSharingRange = 128;  // adjacent-line prefetch on x86
@@ -158,6 +158,10 @@ enum class SegmentKind : std::uint32_t { Queue = 1, Registry = 2 };
 // First 64 bytes of every segment. Written once by the creator, which stores
 // layout_version last (release), so an opener that sees the version also sees
 // the rest (SYNC POINT: pairs with the acquire load in validate_header).
+// `removed` is the one field written later: by whoever deletes the queue,
+// before its name is unlinked (remove_queue_segment), so the processes that
+// still map it learn it (Status::QueueDeleted) instead of talking among
+// themselves. Relaxed both ways: it orders nothing, a reader only stops.
 struct SegmentHeader {
   std::uint64_t magic;                        // 0   kQueueMagic | kRegistryMagic
   std::atomic<std::uint32_t> layout_version;  // 8   0 while initialising
@@ -165,13 +169,16 @@ struct SegmentHeader {
   std::uint64_t info_size;                    // 16  bytes of the info struct after the header
   std::uint64_t info_checksum;                // 24  FNV-1a 64 of the info bytes
   std::uint64_t total_size;                   // 32  segment size in bytes
-  std::uint8_t reserved[24];                  // 40
+  std::atomic<std::uint32_t> removed;         // 40  queues: 1 once deleted (remover writes, relaxed)
+  std::uint8_t reserved[20];                  // 44
 };
 static_assert(sizeof(SegmentHeader) == 64);
 static_assert(alignof(SegmentHeader) == 8);
 static_assert(offsetof(SegmentHeader, layout_version) == 8);
 static_assert(offsetof(SegmentHeader, info_checksum) == 24);
 static_assert(offsetof(SegmentHeader, total_size) == 32);
+static_assert(offsetof(SegmentHeader, removed) == 40);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 
 // ---- queue segment -----------------------------------------------------------
 

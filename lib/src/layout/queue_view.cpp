@@ -71,6 +71,9 @@ QueueView open_queue_view(std::byte* base, std::size_t size, const std::string& 
   std::memcpy(&copy, base + sizeof(SegmentHeader), sizeof copy);
   const QueueInfo* const info = &copy;
   const std::string fix = "; remove it with `shmq-cli gc` or recreate the queue";
+  if (reinterpret_cast<const SegmentHeader*>(base)->removed.load(kRelaxed) != 0)
+    throw Error(errc::not_found, what + " was deleted but its name was left behind (the deleting process died); "
+                                        "`shmq-cli delete` or `shmq-cli gc` removes it, or create the queue again");
   const std::string ns = fixed_string(info->namespace_name);
   if (ns != expected_namespace)
     throw Error(errc::namespace_mismatch,
@@ -125,6 +128,10 @@ QueueView open_queue_view(std::byte* base, std::size_t size, const std::string& 
   q.settings.mode = info->mode;
   std::copy_n(info->groups, q.group_count, q.settings.groups.begin());
   return q;
+}
+
+void mark_removed(const QueueView& q) noexcept {
+  reinterpret_cast<SegmentHeader*>(q.base)->removed.store(1, kRelaxed);
 }
 
 int find_group(const QueueView& q, const std::string& name) noexcept {

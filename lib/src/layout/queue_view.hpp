@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "layout/layout.hpp"
+#include "layout/memory_order.hpp"
 
 namespace shmq::detail {
 
@@ -95,7 +96,16 @@ struct QueueView {
   // Group g's settings (g < group_count), as copied at open.
   [[nodiscard]] const GroupInfo& group_info(std::uint32_t g) const noexcept { return settings.groups[g]; }
   [[nodiscard]] std::uint32_t slot_size() const noexcept { return settings.slot_size; }
+  // Whether the queue was deleted (its name unlinked, or about to be): send
+  // and receive return QueueDeleted once it is.
+  [[nodiscard]] bool removed() const noexcept {
+    return reinterpret_cast<const SegmentHeader*>(base)->removed.load(kRelaxed) != 0;
+  }
 };
+
+// Marks the queue deleted (SegmentHeader::removed) for every process that maps
+// it; the caller wakes its parked processes, then unlinks its name.
+void mark_removed(const QueueView& q) noexcept;
 
 // Checks the header of `size` bytes at `base` (magic, kind, version, checksum,
 // sizes and offsets against `size`, the cursors' range) and builds a view. Throws shmq::Error:

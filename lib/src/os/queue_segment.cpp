@@ -16,6 +16,7 @@
 #include "os/file_lock.hpp"
 #include "os/names.hpp"
 #include "os/process.hpp"
+#include "os/wait.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::detail {
@@ -31,6 +32,11 @@ std::string queue_what(const std::string& ns, const std::string& name) {
 bool half_initialised(const Segment& s) {
   if (s.size() < sizeof(SegmentHeader)) return true;
   return reinterpret_cast<const SegmentHeader*>(s.data())->layout_version.load(kAcquire) == 0;
+}
+
+// A queue whose remover marked it deleted and died before unlinking its name.
+bool half_removed(const Segment& s) {
+  return reinterpret_cast<const SegmentHeader*>(s.data())->removed.load(kRelaxed) != 0;
 }
 
 MappedRegistry map_registry(Segment s, const std::string& ns) {
@@ -127,8 +133,10 @@ MappedQueue create_queue_segment(const std::string& ns, const std::string& name,
   FileLock lock(namespace_lock_path(ns));
   try {
     Segment old = Segment::open(seg_name);
-    // We hold the lock every creator holds, so version 0 means its creator died.
-    if (!half_initialised(old)) throw Error(errc::already_exists, queue_what(ns, name) + " already exists");
+    // We hold the lock every creator and remover holds, so version 0 means its
+    // creator died, and a removed mark that its remover did.
+    if (!half_initialised(old) && !half_removed(old))
+      throw Error(errc::already_exists, queue_what(ns, name) + " already exists");
     Segment::remove(seg_name);
   } catch (const Error& e) {
     if (e.value() != errc::not_found && e.value() != errc::corrupt_segment) throw;
@@ -161,8 +169,28 @@ MappedQueue open_queue_segment(const std::string& ns, const std::string& name) {
 
 bool remove_queue_segment(const std::string& ns, const std::string& name) {
   validate_queue_name(name);
+  const std::string seg_name = queue_segment_name(ns, name);
   FileLock lock(namespace_lock_path(ns));
-  return Segment::remove(queue_segment_name(ns, name));
+  // First tell whoever maps it (their send and receive return QueueDeleted,
+  // parked ones wake to see it), then unlink: a queue created again under the
+  // name is never silently split from the old one's processes. A segment that
+  // does not open as a queue has nobody to tell.
+  std::optional<Segment> seg;
+  try {
+    seg.emplace(Segment::open(seg_name));
+  } catch (const Error& e) {
+    if (e.value() == errc::not_found) return false;  // otherwise Segment::remove says what is wrong
+  }
+  if (seg) {
+    try {
+      const QueueView view = open_queue_view(seg->data(), seg->size(), ns, queue_what(ns, name));
+      mark_removed(view);
+      wake_everyone(view);
+    } catch (const Error&) {  // NOLINT(bugprone-empty-catch): corrupt, half made or half removed: nobody uses it
+    }
+  }
+  SHMQ_CRASH_POINT("delete.marked");
+  return Segment::remove(seg_name);
 }
 
 std::vector<std::string> list_queue_names(const std::string& ns) {

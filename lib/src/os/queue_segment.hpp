@@ -53,7 +53,9 @@ Error queue_not_found(const std::string& ns, const std::string& name);
 // Maps and validates an existing queue (queue_not_found if absent).
 MappedQueue open_queue_segment(const std::string& ns, const std::string& name);
 
-// Removes the queue's name (under the namespace lock). False if absent.
+// Deletes the queue (under the namespace lock): marks it removed and wakes
+// its parked processes (send and receive return QueueDeleted from then on),
+// then unlinks its name. False if absent.
 bool remove_queue_segment(const std::string& ns, const std::string& name);
 
 // Queue names of the namespace.

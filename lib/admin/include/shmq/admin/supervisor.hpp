@@ -33,8 +33,9 @@ std::uint64_t queue_bytes(const std::string& ns, const std::string& name, const 
 // queue_bytes validates, errc::no_space, errc::already_exists. A segment left
 // half-made by a creator that died is replaced.
 void create_queue(const std::string& ns, const std::string& name, const QueueConfig& config);
-// Removes queue `name`'s object (under the namespace lock); processes that
-// mapped it keep their mapping. False if there is none.
+// Deletes queue `name` (under the namespace lock): marks it deleted, so the
+// processes that still map it get QueueDeleted from send and receive (parked
+// ones are woken), then removes its name. False if there is none.
 bool remove_queue(const std::string& ns, const std::string& name);
 
 // ---- the session registry ------------------------------------------------------
