@@ -275,7 +275,8 @@ QueueDefinition parse_queue(const Walker& w, const std::string& name, const toml
 }
 
 void parse_daemon(const Walker& w, const toml::table& t, DaemonConfig& config) {
-  w.only_keys(t, {"heartbeat_interval_ms", "heartbeat_timeout_ms", "scan_period_ms", "registry_mode", "registry_group"});
+  w.only_keys(t, {"heartbeat_interval_ms", "heartbeat_timeout_ms", "scan_period_ms", "registry_mode", "registry_group",
+                  "control_connections_per_uid", "control_connection_lifetime_ms"});
   if (const toml::node* n = t.get("registry_mode")) config.registry_mode = parse_mode(w, *n, "registry_mode");
   if (const toml::node* n = t.get("registry_group")) {
     config.registry_group = lookup_group(w, *n, "registry_group");
@@ -287,6 +288,10 @@ void parse_daemon(const Walker& w, const toml::table& t, DaemonConfig& config) {
   ms("heartbeat_interval_ms", 1, 60'000, config.heartbeat_interval);
   ms("heartbeat_timeout_ms", kMinHeartbeatTimeout.count(), kMaxHeartbeatTimeout.count(), config.heartbeat_timeout);
   ms("scan_period_ms", 1, 10'000, config.scan_period);
+  ms("control_connection_lifetime_ms", 100, 3'600'000, config.control_connection_lifetime);
+  if (const toml::node* n = t.get("control_connections_per_uid"))
+    config.control_connections_per_uid = static_cast<std::size_t>(
+        w.integer(*n, "control_connections_per_uid", 1, static_cast<std::int64_t>(kMaxControlConnections)));
   if (config.heartbeat_timeout <= config.heartbeat_interval) {
     const toml::node* n = t.get("heartbeat_timeout_ms");
     w.fail(n != nullptr ? n->source() : t.source(), "heartbeat_timeout_ms",

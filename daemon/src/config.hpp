@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -13,9 +14,14 @@
 
 #include <sys/types.h>
 
+#include "shmq/admin/control.hpp"
 #include "shmq/config.hpp"
 
 namespace shmq::daemon {
+
+// The control socket's global connection cap (ControlServer), and so the
+// largest per-uid cap.
+inline constexpr std::size_t kMaxControlConnections = 64;
 
 // A queue shmqd creates at start if it does not exist.
 struct QueueDefinition {
@@ -40,6 +46,12 @@ struct DaemonConfig {
   unsigned registry_mode = 0600;
   std::optional<gid_t> registry_group;
   std::string registry_group_name;  // as written in the file (for messages)
+  // The control socket (control.hpp): at most this many connections of one
+  // uid at once (1..kMaxControlConnections; root is not capped), and each
+  // connection is closed this long after shmqd accepted it, whatever it sent
+  // (100 ms..1 h).
+  std::size_t control_connections_per_uid = 8;
+  std::chrono::milliseconds control_connection_lifetime{admin::kControlConnectionLifetime};
   std::vector<QueueDefinition> queues;  // in the order of the file
 };
 

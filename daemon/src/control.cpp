@@ -31,7 +31,7 @@ using admin::ControlReply;
 using admin::ControlRequest;
 using admin::PurgedGroup;
 
-constexpr std::chrono::seconds kIdleCheckPeriod{1};
+using namespace std::chrono_literals;
 constexpr int kListenBacklog = 64;
 constexpr int kAcceptBatch = 16;
 
@@ -112,6 +112,10 @@ ControlServer::ControlServer(EventLoop& loop, std::string ns, const DaemonConfig
       config_(config),
       queues_(queues),
       path_(admin::control_socket_path(ns_)),
+      // A connection outlives its lifetime by at most a fifth of it (the
+      // default 5 s is checked every second, as the idle timeout was).
+      check_period_(std::clamp(config_.control_connection_lifetime / 5, std::chrono::milliseconds(10ms),
+                               std::chrono::milliseconds(1s))),
       buffer_(admin::kMaxControlMessage),
       self_(std::make_shared<ControlServer*>(this)) {
   sockaddr_un addr{};
@@ -138,19 +142,20 @@ ControlServer::ControlServer(EventLoop& loop, std::string ns, const DaemonConfig
     throw;
   }
   loop_.watch(listen_fd_, [this] { accept_all(); });
-  loop_.every(kIdleCheckPeriod, [self = self_] {
-    if (*self != nullptr) (*self)->close_idle();
+  loop_.every(check_period_, [self = self_] {
+    if (*self != nullptr) (*self)->close_expired();
   });
   spdlog::debug("control socket listening at {}", path_);
 }
 
 ControlServer::~ControlServer() {
-  *self_ = nullptr;  // the idle tick outlives us in the loop
+  *self_ = nullptr;  // the periodic check outlives us in the loop
   for (auto& [fd, c] : connections_) {
     loop_.unwatch(fd);
     ::close(fd);
   }
   connections_.clear();
+  per_uid_.clear();
   if (listen_fd_ >= 0) {
     loop_.unwatch(listen_fd_);
     ::close(listen_fd_);
@@ -168,9 +173,10 @@ void ControlServer::accept_all() {
       if (err == EINTR || err == ECONNABORTED) continue;
       if (err == EAGAIN || err == EWOULDBLOCK) return;
       // Out of descriptors (EMFILE, ENFILE) or memory: the listening socket
-      // stays readable, so stop watching it until the next idle check rather
-      // than spin.
-      spdlog::error("control: accept failed: {}; not accepting for {} s", admin::errno_text(err), kIdleCheckPeriod.count());
+      // stays readable, so stop watching it until the next periodic check
+      // rather than spin.
+      spdlog::error("control: accept failed: {}; not accepting for {} ms", admin::errno_text(err),
+                    check_period_.count());
       loop_.unwatch(listen_fd_);
       accepting_ = false;
       return;
@@ -186,41 +192,70 @@ void ControlServer::accept_all() {
     peer.pid = cred.pid;
     peer.uid = cred.uid;
     peer.gid = cred.gid;
-    if (connections_.size() >= kMaxConnections) {
-      const ControlReply busy =
-          error_reply(errc::daemon_unavailable, "shmqd of namespace " + ns_ + " has " +
-                                                    std::to_string(kMaxConnections) +
-                                                    " control connections open, its limit; try again in a moment");
-      (void)send_reply(fd, busy);
+    if (const std::optional<ControlReply> refused = over_cap(peer)) {
+      (void)send_reply(fd, *refused);
       ::close(fd);
-      spdlog::warn("control: pid {} uid {}: refused: {} connections open", peer.pid, peer.uid, kMaxConnections);
       continue;
     }
     peer.groups = peer_groups(fd, peer.pid);
-    connections_.emplace(fd, Connection{std::move(peer), EventLoop::Clock::now()});
+    ++per_uid_[peer.uid];
+    connections_.emplace(fd, Connection{std::move(peer), EventLoop::Clock::now() + config_.control_connection_lifetime});
     loop_.watch(fd, [this, fd] { on_readable(fd); });
   }
+}
+
+std::optional<ControlReply> ControlServer::over_cap(const Peer& peer) const {
+  if (connections_.size() >= kMaxConnections) {
+    spdlog::warn("control: pid {} uid {}: refused: {} connections open", peer.pid, peer.uid, kMaxConnections);
+    return error_reply(errc::daemon_unavailable, "shmqd of namespace " + ns_ + " has " +
+                                                     std::to_string(kMaxConnections) +
+                                                     " control connections open, its limit; try again in a moment");
+  }
+  // Root is not capped per uid (control.hpp says why).
+  const auto it = per_uid_.find(peer.uid);
+  const std::size_t open = it == per_uid_.end() ? 0 : it->second;
+  if (peer.uid == 0 || open < config_.control_connections_per_uid) return std::nullopt;
+  // daemon_unavailable like the global cap: this shmqd cannot serve this
+  // connection now, and will once the uid's others close (`shmq-cli
+  // wait-ready` keeps trying, as it does on a full daemon).
+  spdlog::warn("control: pid {} uid {}: refused: {} control connections open, the limit per uid", peer.pid, peer.uid,
+               open);
+  return error_reply(errc::daemon_unavailable,
+                     "uid " + std::to_string(peer.uid) + " has " + std::to_string(open) +
+                         " control connections open to shmqd of namespace " + ns_ +
+                         ", the limit per user (control_connections_per_uid in shmqd's config); close one or try "
+                         "again in a moment");
 }
 
 void ControlServer::close_connection(int fd) {
   loop_.unwatch(fd);
   ::close(fd);
-  connections_.erase(fd);
+  const auto it = connections_.find(fd);
+  if (it == connections_.end()) return;
+  const uid_t uid = it->second.peer.uid;
+  connections_.erase(it);
+  const auto count = per_uid_.find(uid);
+  if (count != per_uid_.end() && --count->second == 0) per_uid_.erase(count);
 }
 
-void ControlServer::close_idle() {
+void ControlServer::close_expired() {
   if (!accepting_) {
     loop_.watch(listen_fd_, [this] { accept_all(); });
     accepting_ = true;
   }
   const auto now = EventLoop::Clock::now();
-  std::vector<int> idle;
+  std::vector<int> expired;
   for (const auto& [fd, c] : connections_)
-    if (now - c.last_active >= admin::kControlIdleTimeout) idle.push_back(fd);
-  for (int fd : idle) {
-    const Peer& p = connections_.at(fd).peer;
-    spdlog::debug("control: pid {} uid {}: connection idle for {} s, closed", p.pid, p.uid,
-                  admin::kControlIdleTimeout.count());
+    if (now >= c.expires) expired.push_back(fd);
+  for (int fd : expired) {
+    // A request already waiting is answered first (the loop may have been
+    // busy when it came); one, not a backlog: the close follows at once.
+    on_readable(fd);
+    const auto it = connections_.find(fd);
+    if (it == connections_.end()) continue;  // it hung up, or its reply could not be sent
+    const Peer& p = it->second.peer;
+    spdlog::debug("control: pid {} uid {}: connection closed at the end of its {} ms lifetime", p.pid, p.uid,
+                  config_.control_connection_lifetime.count());
     close_connection(fd);
   }
 }
@@ -246,8 +281,7 @@ void ControlServer::on_readable(int fd) {
     close_connection(fd);
     return;
   }
-  Connection& c = it->second;
-  c.last_active = EventLoop::Clock::now();
+  const Connection& c = it->second;
   std::string op = "?";
   std::string queue = "?";
   const auto size = static_cast<std::size_t>(n);

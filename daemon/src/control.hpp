@@ -12,10 +12,24 @@
 // Nothing a client does can block or crash the daemon: the sockets are
 // non-blocking, a packet is read whole or refused (MSG_TRUNC shows an
 // oversized one), every malformed request gets an error reply, a reply that
-// cannot be sent at once closes the connection, a connection idle for
-// kControlIdleTimeout (5 s) is closed, and past kMaxConnections a new
-// connection gets an error reply and is closed. Every request is logged in one
+// cannot be sent at once closes the connection. Every request is logged in one
 // line: peer pid and uid, op, queue, outcome (an answered ping at debug level).
+//
+// Nor can one user monopolise the socket:
+//   - Caps: past kMaxConnections in all, or past the config's
+//     control_connections_per_uid (8) for the peer's uid, a new connection
+//     gets a daemon_unavailable reply and is closed; other uids are served.
+//     Root is not capped per uid: it can stop shmqd or rewrite any segment
+//     anyway, so a cap would protect nobody from it, and its own tools (the
+//     service manager's checks, an administrator's shmq-cli) stay served when
+//     other root processes hold connections. The global cap still bounds it.
+//   - Lifetime: a connection is closed control_connection_lifetime (5 s)
+//     after it was accepted, whatever it sends. An idle timeout restarted by
+//     each packet let a trickle of `{}` (or of pings) hold a connection for
+//     ever; a fixed lifetime cannot be stretched. Honest clients never meet
+//     it: libshmq and shmq-cli connect, send one request at once, read the
+//     reply and hang up. A request already waiting when the lifetime ends
+//     (the loop was busy) is still answered before the close.
 //
 // Single-threaded: everything runs in the EventLoop's callbacks.
 #pragma once
@@ -24,6 +38,7 @@
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,7 +54,7 @@ namespace shmq::daemon {
 
 class ControlServer {
  public:
-  static constexpr std::size_t kMaxConnections = 64;
+  static constexpr std::size_t kMaxConnections = kMaxControlConnections;
 
   // Creates the socket at control_socket_path(ns) (replacing a stale one: the
   // caller holds the instance lock, so no live daemon owns it), mode 0666, and
@@ -64,12 +79,17 @@ class ControlServer {
   };
   struct Connection {
     Peer peer;
-    EventLoop::Clock::time_point last_active;
+    EventLoop::Clock::time_point expires;  // accepted + the configured lifetime
   };
 
   void accept_all();
+  // The reply refusing a new connection of `peer`, or nullopt if the caps
+  // allow it.
+  [[nodiscard]] std::optional<admin::ControlReply> over_cap(const Peer& peer) const;
   void on_readable(int fd);
-  void close_idle();
+  // The periodic check: closes connections past their lifetime, resumes
+  // accepting after a shortage of descriptors.
+  void close_expired();
   void close_connection(int fd);
   // False if the reply could not be sent whole at once (the caller closes).
   static bool send_reply(int fd, const admin::ControlReply& reply);
@@ -91,9 +111,12 @@ class ControlServer {
   std::string path_;
   int listen_fd_ = -1;
   bool accepting_ = true;  // false while accept fails for want of descriptors
+  // How often close_expired runs: a fifth of the lifetime, 10 ms..1 s.
+  std::chrono::milliseconds check_period_;
   std::map<int, Connection> connections_;
+  std::map<uid_t, std::size_t> per_uid_;  // open connections of each uid (none: absent)
   std::vector<char> buffer_;  // one packet, kMaxControlMessage bytes
-  // What the idle tick calls through (the loop cannot drop a tick): null once
+  // What the periodic check calls through (the loop cannot drop a tick): null once
   // this server is gone.
   std::shared_ptr<ControlServer*> self_;
 };

@@ -222,6 +222,30 @@ TEST(DaemonConfigTest, RegistryModeAndGroupAreReadAndChecked) {
               StartsWith("shmqd.toml:2:18: daemon.registry_group: no such group"));
 }
 
+TEST(DaemonConfigTest, ControlSocketLimitsAreReadAndChecked) {
+  const DaemonConfig defaults = parse_config("", "shmqd.toml");
+  EXPECT_EQ(defaults.control_connections_per_uid, 8U);
+  EXPECT_EQ(defaults.control_connection_lifetime.count(), 5000);
+  const DaemonConfig c = parse_config(
+      "[daemon]\ncontrol_connections_per_uid = 2\ncontrol_connection_lifetime_ms = 250\n", "shmqd.toml");
+  EXPECT_EQ(c.control_connections_per_uid, 2U);
+  EXPECT_EQ(c.control_connection_lifetime.count(), 250);
+  // The per-uid cap lies within the global cap of 64.
+  EXPECT_THAT(error_of("[daemon]\ncontrol_connections_per_uid = 0\n"),
+              StartsWith("shmqd.toml:2:31: daemon.control_connections_per_uid: must be from 1 to 64 (got 0)"));
+  EXPECT_THAT(error_of("[daemon]\ncontrol_connections_per_uid = 65\n"),
+              StartsWith("shmqd.toml:2:31: daemon.control_connections_per_uid: must be from 1 to 64 (got 65)"));
+  EXPECT_THAT(error_of("[daemon]\ncontrol_connections_per_uid = \"8\"\n"),
+              StartsWith("shmqd.toml:2:31: daemon.control_connections_per_uid: must be an integer, not a string"));
+  EXPECT_THAT(error_of("[daemon]\ncontrol_connection_lifetime_ms = 10\n"),
+              StartsWith("shmqd.toml:2:34: daemon.control_connection_lifetime_ms: must be from 100 to 3600000 ms "
+                         "(got 10)"));
+  EXPECT_THAT(error_of("[daemon]\ncontrol_connection_lifetime_ms = -1\n"),
+              StartsWith("shmqd.toml:2:34: daemon.control_connection_lifetime_ms: must be from 100 to 3600000 ms"));
+  EXPECT_THAT(error_of("[daemon]\ncontrol_connection_lifetime_ms = 1.5\n"),
+              StartsWith("shmqd.toml:2:34: daemon.control_connection_lifetime_ms: must be an integer, not a float"));
+}
+
 TEST(DaemonConfigTest, HeartbeatTimeoutMustExceedInterval) {
   const std::string e = error_of("[daemon]\nheartbeat_interval_ms = 500\nheartbeat_timeout_ms = 500\n");
   EXPECT_THAT(e, StartsWith("shmqd.toml:3:24: daemon.heartbeat_timeout_ms: must be longer than"));

@@ -13,8 +13,12 @@
 // Messages
 //   One JSON object per packet (SEQPACKET keeps message boundaries), UTF-8,
 //   at most kMaxControlMessage bytes; one reply per request, in order. A
-//   client may send several requests on one connection; shmqd closes a
-//   connection idle for kControlIdleTimeout.
+//   client may send several requests on one connection; shmqd closes every
+//   connection kControlConnectionLifetime after accepting it (its config
+//   control_connection_lifetime_ms), whatever it sent: send the requests at
+//   once after connecting. Past its per-uid cap (control_connections_per_uid)
+//   or the global one, a new connection gets a daemon_unavailable reply and
+//   is closed.
 //
 //   Requests (unknown keys are refused, so a typo never passes silently):
 //     {"op":"create","queue":"q","config":{
@@ -59,7 +63,7 @@
 namespace shmq::admin {
 
 inline constexpr std::size_t kMaxControlMessage = std::size_t{64} * 1024;
-inline constexpr std::chrono::seconds kControlIdleTimeout{5};
+inline constexpr std::chrono::seconds kControlConnectionLifetime{5};  // shmqd's default
 
 // "/dev/shm/shmq.<ns>.shmqd.sock"
 std::string control_socket_path(const std::string& ns);
