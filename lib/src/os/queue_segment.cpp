@@ -42,7 +42,7 @@ MappedRegistry map_registry(Segment s, const std::string& ns) {
 // The segment `name` if it exists and its creator finished it.
 std::optional<Segment> open_initialised(const std::string& name) {
   try {
-    Segment s = Segment::open(name);
+    Segment s = Segment::open(name, Access::ReadWrite);
     if (!half_initialised(s)) return s;
   } catch (const Error& e) {
     if (e.value() != errc::not_found && e.value() != errc::corrupt_segment) throw;
@@ -52,7 +52,9 @@ std::optional<Segment> open_initialised(const std::string& name) {
 
 }  // namespace
 
-MappedRegistry open_registry(const std::string& ns) { return map_registry(Segment::open(registry_segment_name(ns)), ns); }
+MappedRegistry open_registry(const std::string& ns, Access access) {
+  return map_registry(Segment::open(registry_segment_name(ns), access), ns);
+}
 
 MappedRegistry open_or_create_registry(const std::string& ns) {
   const std::string name = registry_segment_name(ns);
@@ -126,7 +128,7 @@ MappedQueue create_queue_segment(const std::string& ns, const std::string& name,
   const std::string seg_name = queue_segment_name(ns, name);
   FileLock lock(namespace_lock_path(ns));
   try {
-    Segment old = Segment::open(seg_name);
+    Segment old = Segment::open(seg_name, Access::ReadWrite);
     // We hold the lock every creator holds, so version 0 means its creator died.
     if (!half_initialised(old)) throw Error(errc::already_exists, queue_what(ns, name) + " already exists");
     Segment::remove(seg_name);
@@ -145,11 +147,11 @@ Error queue_not_found(const std::string& ns, const std::string& name) {
                "queue '" + name + "' not found in namespace '" + ns + "'; `shmq-cli list` shows the queues");
 }
 
-MappedQueue open_queue_segment(const std::string& ns, const std::string& name) {
+MappedQueue open_queue_segment(const std::string& ns, const std::string& name, Access access) {
   validate_queue_name(name);
   Segment seg = [&] {
     try {
-      return Segment::open(queue_segment_name(ns, name));
+      return Segment::open(queue_segment_name(ns, name), access);
     } catch (const Error& e) {
       if (e.value() == errc::not_found) throw queue_not_found(ns, name);
       throw;
