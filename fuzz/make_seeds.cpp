@@ -76,7 +76,7 @@ void segment_seeds(const fs::path& dir) {
     Consumer c = client.consumer("dead", "default");
     Message m = c.try_receive();
     (void)m.nack();
-    (void)admin::Namespace(kNs).queue("dead").expire_leases(client.session_id());
+    (void)admin::Namespace(kNs).writable_queue("dead").expire_leases(client.session_id());
     write_file(dir / "dead-letter", segment_bytes("dead"));
   }
 }

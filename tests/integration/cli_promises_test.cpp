@@ -56,6 +56,7 @@ using shmq::test::cli_tests::create_queue;
 using shmq::test::cli_tests::describe;
 using shmq::test::cli_tests::eventually;
 using shmq::test::cli_tests::exited_with;
+using shmq::test::cli_tests::json_lines;
 using shmq::test::cli_tests::kCli;
 using shmq::test::cli_tests::kLimit;
 
@@ -162,45 +163,150 @@ TEST_F(CliPromises, ReadCommandsLeaveTheSessionTableAsItWas) {
 
 // DESIGN.md section 6: a 0640 queue can be observed by its group. The reader
 // here (nobody, in group users) may read the queue and the registry and write
-// neither. DISABLED: it fails today. The read commands open the registry and
-// the queue with Segment::open, which maps read-write, so each exits 4
-// ("permission denied") for such a reader. The README does not promise it
-// (it says only that they join no session and write nothing); DESIGN.md does.
-// Fixing it needs a read-only Segment::open in lib/src/os/segment.cpp used by the
-// CLI's read commands; enable this test with that change.
-TEST_F(CliPromises, DISABLED_ReadCommandsWorkWithOnlyReadPermission) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the reader as nobody";
-  constexpr uid_t kNobody = 65534;
-  constexpr gid_t kNogroup = 65534;
-  constexpr gid_t kUsers = 100;
-  create_queue(ns_, "q", {"--mode", "0640"});
-  ASSERT_TRUE(exited_with(cli(ns_, {"send", "q", "hello"}), 0));
-  for (const std::string& path :
-       {ns_.queue_path("q"), ns_.registry_path()}) {
+// neither: the read commands map both read-only.
+constexpr uid_t kNobody = 65534;
+constexpr gid_t kNogroup = 65534;
+constexpr gid_t kUsers = 100;
+
+// Gives the queue's and the registry's segments to root:users, mode 0640:
+// group users may read them, nobody but root may write them.
+void make_group_readable(const TestNamespace& ns, const std::string& queue) {
+  for (const std::string& path : {ns.queue_path(queue), ns.registry_path()}) {
     ASSERT_EQ(::chown(path.c_str(), 0, kUsers), 0) << path << ": " << std::strerror(errno);
     ASSERT_EQ(::chmod(path.c_str(), 0640), 0) << path << ": " << std::strerror(errno);
   }
-  const std::vector<std::vector<std::string>> reads{{"list", "--json"},  {"stat", "q"},     {"peek", "q", "--json"},
-                                                    {"sessions"},        {"check", "q"},    {"dlq", "q", "list"},
-                                                    {"watch", "q", "--count", "1"}};
-  SharedArray<int> codes(reads.size());
-  SharedArray<char> first_error(512);
+}
+
+// Runs each of `commands` as nobody in group users; their results land in
+// `codes` (exit code, 100 + signal if killed) and `errors` (stderr, cut).
+struct ReaderResults {
+  explicit ReaderResults(std::size_t n) : codes(n), errors(n * kErrorBytes) {}
+  static constexpr std::size_t kErrorBytes = 400;
+  [[nodiscard]] std::string error(std::size_t i) const { return &errors[i * kErrorBytes]; }
+  SharedArray<int> codes;
+  SharedArray<char> errors;
+};
+
+void run_as_group_member(const TestNamespace& ns, const std::vector<std::vector<std::string>>& commands,
+                         ReaderResults& results) {
   shmq::test::Child reader([&] {
     const gid_t groups[] = {kUsers};
     if (::setgroups(1, groups) != 0 || ::setgid(kNogroup) != 0 || ::setuid(kNobody) != 0)
       return fail(2, "setuid: %s", std::strerror(errno));
-    for (std::size_t i = 0; i < reads.size(); ++i) {
-      const ProgramResult r = cli(ns_, reads[i]);
-      codes[i] = r.exit.exited ? r.exit.code : 100 + r.exit.signal;
-      // list reports a queue it cannot open in its JSON, and still exits 0.
-      if (codes[i] == 0 && r.out.find("\"error\"") != std::string::npos) codes[i] = 200;
-      if (codes[i] != 0 && first_error[0] == 0)
-        std::snprintf(&first_error[0], first_error.size(), "%s%s", r.err.c_str(), r.out.substr(0, 200).c_str());
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+      const ProgramResult r = cli(ns, commands[i]);
+      int code = r.exit.exited ? r.exit.code : 100 + r.exit.signal;
+      // list and sessions report a queue they cannot open in their output, and still exit 0.
+      if (code == 0 && (r.out.find("\"error\"") != std::string::npos ||
+                        r.out.find("permission denied") != std::string::npos))
+        code = 200;
+      results.codes[i] = code;
+      std::snprintf(&results.errors[i * ReaderResults::kErrorBytes], ReaderResults::kErrorBytes, "%s%s",
+                    r.err.c_str(), code == 0 ? "" : r.out.substr(0, 200).c_str());
     }
     return 0;
   });
   ASSERT_TRUE(shmq::test::exited_cleanly(reader.wait(kLimit)));
-  for (std::size_t i = 0; i < reads.size(); ++i) EXPECT_EQ(codes[i], 0) << reads[i][0] << ": " << &first_error[0];
+}
+
+std::string joined(const std::vector<std::string>& args) {
+  std::string s;
+  for (const std::string& a : args) s += (s.empty() ? "" : " ") + a;
+  return s;
+}
+
+// A queue with one dead letter ("first") and one message waiting ("second").
+void make_queue_with_a_dead_letter(const TestNamespace& ns) {
+  create_queue(ns, "q", {"--mode", "0640", "--max-deliveries", "1"});
+  ASSERT_TRUE(exited_with(cli(ns, {"send", "q", "first"}), 0));
+  ASSERT_TRUE(exited_with(cli(ns, {"recv", "q", "--no-ack"}), 0));
+  const ProgramResult none = cli(ns, {"recv", "q", "--timeout", "100"});  // dead-letters "first"
+  ASSERT_TRUE(exited_with(none, 6)) << describe(none);
+  ASSERT_TRUE(exited_with(cli(ns, {"send", "q", "second"}), 0));
+}
+
+TEST_F(CliPromises, ReadCommandsWorkWithOnlyReadPermission) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the reader as nobody";
+  make_queue_with_a_dead_letter(ns_);
+  make_group_readable(ns_, "q");
+  const std::vector<std::vector<std::string>> reads{
+      {"list"},          {"list", "--json"},       {"stat", "q"},        {"stat", "q", "--json"},
+      {"peek", "q"},     {"peek", "q", "--json"},  {"sessions"},         {"sessions", "--json"},
+      {"check"},         {"check", "q", "--json"}, {"dlq", "q", "list"}, {"dlq", "q", "list", "--json"},
+      {"watch", "q", "--count", "1"},              {"watch", "--count", "1", "--json"}};
+  ReaderResults results(reads.size());
+  run_as_group_member(ns_, reads, results);
+  for (std::size_t i = 0; i < reads.size(); ++i)
+    EXPECT_EQ(results.codes[i], 0) << joined(reads[i]) << ": " << results.error(i);
+}
+
+// What the reader reads is what is there: the message waiting and the dead letter.
+TEST_F(CliPromises, ReadCommandsWithOnlyReadPermissionShowTheQueue) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the reader as nobody";
+  make_queue_with_a_dead_letter(ns_);
+  make_group_readable(ns_, "q");
+  SharedArray<char> out(4096);
+  shmq::test::Child reader([&] {
+    const gid_t groups[] = {kUsers};
+    if (::setgroups(1, groups) != 0 || ::setgid(kNogroup) != 0 || ::setuid(kNobody) != 0)
+      return fail(2, "setuid: %s", std::strerror(errno));
+    std::string text;
+    for (const auto& args : std::vector<std::vector<std::string>>{{"peek", "q"}, {"dlq", "q", "list"}, {"stat", "q", "--json"}})
+      text += cli(ns_, args).out + "\n";
+    std::snprintf(&out[0], out.size(), "%s", text.c_str());
+    return 0;
+  });
+  ASSERT_TRUE(shmq::test::exited_cleanly(reader.wait(kLimit)));
+  const std::string text = &out[0];
+  EXPECT_NE(text.find("second"), std::string::npos) << "peek: " << text;
+  EXPECT_NE(text.find("first"), std::string::npos) << "dlq list: " << text;
+  EXPECT_NE(text.find("\"dead_letters\": 1"), std::string::npos) << "stat: " << text;
+}
+
+// `shmq-cli stat --json` without what changes as time passes.
+nlohmann::json without_ages(nlohmann::json stat) {
+  for (auto& g : stat["groups"]) g.erase("oldest_unacked_age_ms");
+  return stat;
+}
+
+// The write commands, run by a user who may only read, fail with exit 4 and a
+// message saying they need write permission, and change nothing.
+TEST_F(CliPromises, WriteCommandsWithOnlyReadPermissionFailClearlyAndChangeNothing) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the writer as nobody";
+  make_queue_with_a_dead_letter(ns_);
+  const nlohmann::json stat_before = cli_json(ns_, {"stat", "q"});
+  ASSERT_FALSE(stat_before.is_null());
+  const ProgramResult dlq_before = cli(ns_, {"dlq", "q", "list", "--json"});
+  ASSERT_TRUE(exited_with(dlq_before, 0)) << describe(dlq_before);
+  ASSERT_EQ(json_lines(dlq_before.out).size(), 1U) << dlq_before.out;
+  const std::vector<shmq::detail::Word> sessions_before = session_words(ns_);
+  make_group_readable(ns_, "q");
+
+  const std::vector<std::vector<std::string>> writes{{"dlq", "q", "purge"},
+                                                     {"dlq", "q", "replay"},
+                                                     {"send", "q", "third"},
+                                                     {"recv", "q", "--timeout", "0"}};
+  ReaderResults results(writes.size());
+  run_as_group_member(ns_, writes, results);
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    const std::string err = results.error(i);
+    EXPECT_EQ(results.codes[i], 4) << joined(writes[i]) << ": " << err;
+    EXPECT_NE(err.find("permission denied"), std::string::npos) << joined(writes[i]) << ": " << err;
+    EXPECT_NE(err.find("needs write permission"), std::string::npos) << joined(writes[i]) << ": " << err;
+    EXPECT_EQ(err.find('\n'), err.size() - 1) << "one line: " << err;
+  }
+
+  // Nothing changed: the same dead letter, the same counts, the same sessions.
+  const ProgramResult dlq_after = cli(ns_, {"dlq", "q", "list", "--json"});
+  ASSERT_TRUE(exited_with(dlq_after, 0)) << describe(dlq_after);
+  const std::vector<nlohmann::json> letters = json_lines(dlq_after.out);
+  ASSERT_EQ(letters.size(), 1U) << dlq_after.out;
+  EXPECT_EQ(letters[0]["id"], json_lines(dlq_before.out)[0]["id"]);
+  EXPECT_EQ(letters[0]["data"], "first");
+  const nlohmann::json stat_after = cli_json(ns_, {"stat", "q"});
+  ASSERT_FALSE(stat_after.is_null());
+  EXPECT_EQ(without_ages(stat_after), without_ages(stat_before));
+  EXPECT_EQ(session_words(ns_), sessions_before);
 }
 
 // ---- where the namespace comes from --------------------------------------------

@@ -42,7 +42,7 @@ int run_keeper(const RunShape& shape, const SharedLedger& shared) {
   // A producer session, as shmq-cli dlq replay joins: the slots a replay
   // claims name it, so the watchdog takes them back if this process dies.
   const Producer producer = client.producer(shape.queue);
-  admin::Queue q = admin::Namespace(shape.ns).queue(shape.queue);
+  admin::WritableQueue q = admin::Namespace(shape.ns).writable_queue(shape.queue);  // replays and purges
   const std::uint32_t dlq_capacity = q.config().dlq_capacity;
   const auto me = static_cast<admin::SessionId>(client.session_id());
   auto fenced = [&] {

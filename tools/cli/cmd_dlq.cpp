@@ -1,6 +1,8 @@
-// dlq QUEUE list|replay|purge: the dead-letter area. list only reads; replay
-// joins the namespace as a producer session (the slots it claims name it, so
-// the watchdog can take them back if it dies); purge frees entries.
+// dlq QUEUE list|replay|purge: the dead-letter area. list only reads (the
+// queue mapped read-only: read permission is enough); replay joins the
+// namespace as a producer session (the slots it claims name it, so the
+// watchdog can take them back if it dies); purge frees entries. replay and
+// purge map the queue read-write, and need write permission.
 #include <cstdio>
 #include <memory>
 
@@ -72,12 +74,14 @@ int run_list(const Globals& g, const DlqArgs& a, const admin::Queue& q) {
 
 int run_replay(const Globals& g, const DlqArgs& a) {
   const std::string ns = g.ns();
+  const admin::Namespace reg(ns);
+  // Mapped first: a user who may only read the queue learns that before
+  // anything joins the namespace.
+  admin::WritableQueue q = reg.writable_queue(a.queue);
   // A producer session: its attachment tells the watchdog to look at this
   // queue if the process dies while it holds a claimed slot.
   Client client(ClientOptions{.ns = ns});
   Producer producer = client.producer(a.queue);
-  const admin::Namespace reg(ns);
-  admin::Queue q = reg.queue(a.queue);
   const auto me = static_cast<admin::SessionId>(client.session_id());
   std::uint64_t replayed = 0;
   std::uint64_t skipped = 0;
@@ -100,7 +104,7 @@ int run_replay(const Globals& g, const DlqArgs& a) {
   return kOk;
 }
 
-int run_purge(const DlqArgs& a, admin::Queue& q) {
+int run_purge(const DlqArgs& a, admin::WritableQueue& q) {
   std::uint64_t purged = 0;
   for (const admin::DeadLetter& d : selected(q, a))
     if (q.purge_dead_letter(d.index)) ++purged;
@@ -110,10 +114,10 @@ int run_purge(const DlqArgs& a, admin::Queue& q) {
 
 int run_dlq(const Globals& g, const DlqArgs& a) {
   if (a.action == "replay") return run_replay(g, a);
-  const std::string ns = g.ns();
-  const admin::Namespace reg(ns);
-  admin::Queue q = reg.queue(a.queue);
-  return a.action == "list" ? run_list(g, a, q) : run_purge(a, q);
+  const admin::Namespace reg(g.ns());
+  if (a.action == "list") return run_list(g, a, reg.queue(a.queue));
+  admin::WritableQueue q = reg.writable_queue(a.queue);
+  return run_purge(a, q);
 }
 
 }  // namespace

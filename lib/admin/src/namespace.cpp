@@ -1,5 +1,6 @@
 #include "shmq/admin/namespace.hpp"
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -142,7 +143,7 @@ Namespace::Namespace(const std::string& ns) {
   auto impl = std::make_shared<Impl>();
   impl->name = ns;
   try {
-    impl->registry.emplace(detail::open_registry(ns));
+    impl->registry.emplace(detail::open_registry(ns, detail::Access::ReadOnly));  // only read
   } catch (const Error& e) {
     if (e.value() != errc::not_found) throw;  // none yet: no process ever attached
   }
@@ -182,16 +183,30 @@ struct Queue::Impl {
   std::string name;
   detail::MappedQueue mapped;
   [[nodiscard]] const detail::QueueView& view() const noexcept { return mapped.view; }
+  // The view for a write: only a WritableQueue calls it, and only
+  // writable_queue makes one, from a read-write mapping.
+  [[nodiscard]] const detail::QueueView& writable_view() const noexcept {
+    assert(mapped.segment.writable());
+    return mapped.view;
+  }
 };
 
 Queue Namespace::queue(const std::string& name) const {
   auto impl = std::make_unique<Queue::Impl>(
-      Queue::Impl{impl_, name, detail::open_queue_segment(impl_->name, name)});
+      Queue::Impl{impl_, name, detail::open_queue_segment(impl_->name, name, detail::Access::ReadOnly)});
   impl->mapped.view.sessions = impl_->sessions();
   return Queue(std::move(impl));
 }
 
+WritableQueue Namespace::writable_queue(const std::string& name) const {
+  auto impl = std::make_unique<Queue::Impl>(
+      Queue::Impl{impl_, name, detail::open_queue_segment(impl_->name, name, detail::Access::ReadWrite)});
+  impl->mapped.view.sessions = impl_->sessions();
+  return WritableQueue(std::move(impl));
+}
+
 Queue::Queue(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+WritableQueue::WritableQueue(std::unique_ptr<Impl> impl) noexcept : Queue(std::move(impl)) {}
 Queue::~Queue() = default;
 Queue::Queue(Queue&&) noexcept = default;
 Queue& Queue::operator=(Queue&&) noexcept = default;
@@ -220,17 +235,19 @@ std::vector<PeekedMessage> Queue::peek(std::uint32_t g, std::size_t max) const {
 
 std::vector<DeadLetter> Queue::dead_letters() const { return detail::list_dead_letters(impl_->view()); }
 
-Status Queue::replay_dead_letter(std::uint32_t index, SessionId me) {
-  const detail::QueueView& q = impl_->view();
+Status WritableQueue::replay_dead_letter(std::uint32_t index, SessionId me) {
+  const detail::QueueView& q = impl_->writable_view();
   const Status s = detail::replay_dead_letter(q, index, me, detail::monotonic_ns());
   if (s == Status::Ok) detail::notify(q.hot->data_futex, q.hot->consumers_parked);
   return s;
 }
 
-bool Queue::purge_dead_letter(std::uint32_t index) { return detail::purge_dead_letter(impl_->view(), index); }
+bool WritableQueue::purge_dead_letter(std::uint32_t index) {
+  return detail::purge_dead_letter(impl_->writable_view(), index);
+}
 
-std::uint32_t Queue::expire_leases(SessionId me) {
-  const detail::QueueView& q = impl_->view();
+std::uint32_t WritableQueue::expire_leases(SessionId me) {
+  const detail::QueueView& q = impl_->writable_view();
   const detail::ExpiryResult r = detail::expire_leases(q, detail::monotonic_ms_not_before(), me);
   if (r.expired + r.dead_lettered != 0) detail::wake_everyone(q);
   return r.expired;

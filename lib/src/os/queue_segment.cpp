@@ -48,7 +48,7 @@ MappedRegistry map_registry(Segment s, const std::string& ns) {
 // The segment `name` if it exists and its creator finished it.
 std::optional<Segment> open_initialised(const std::string& name) {
   try {
-    Segment s = Segment::open(name);
+    Segment s = Segment::open(name, Access::ReadWrite);
     if (!half_initialised(s)) return s;
   } catch (const Error& e) {
     if (e.value() != errc::not_found && e.value() != errc::corrupt_segment) throw;
@@ -58,7 +58,9 @@ std::optional<Segment> open_initialised(const std::string& name) {
 
 }  // namespace
 
-MappedRegistry open_registry(const std::string& ns) { return map_registry(Segment::open(registry_segment_name(ns)), ns); }
+MappedRegistry open_registry(const std::string& ns, Access access) {
+  return map_registry(Segment::open(registry_segment_name(ns), access), ns);
+}
 
 MappedRegistry open_or_create_registry(const std::string& ns) {
   const std::string name = registry_segment_name(ns);
@@ -132,7 +134,7 @@ MappedQueue create_queue_segment(const std::string& ns, const std::string& name,
   const std::string seg_name = queue_segment_name(ns, name);
   FileLock lock(namespace_lock_path(ns));
   try {
-    Segment old = Segment::open(seg_name);
+    Segment old = Segment::open(seg_name, Access::ReadWrite);
     // We hold the lock every creator and remover holds, so version 0 means its
     // creator died, and a removed mark that its remover did.
     if (!half_initialised(old) && !half_removed(old))
@@ -153,11 +155,11 @@ Error queue_not_found(const std::string& ns, const std::string& name) {
                "queue '" + name + "' not found in namespace '" + ns + "'; `shmq-cli list` shows the queues");
 }
 
-MappedQueue open_queue_segment(const std::string& ns, const std::string& name) {
+MappedQueue open_queue_segment(const std::string& ns, const std::string& name, Access access) {
   validate_queue_name(name);
   Segment seg = [&] {
     try {
-      return Segment::open(queue_segment_name(ns, name));
+      return Segment::open(queue_segment_name(ns, name), access);
     } catch (const Error& e) {
       if (e.value() == errc::not_found) throw queue_not_found(ns, name);
       throw;
@@ -177,7 +179,7 @@ bool remove_queue_segment(const std::string& ns, const std::string& name) {
   // does not open as a queue has nobody to tell.
   std::optional<Segment> seg;
   try {
-    seg.emplace(Segment::open(seg_name));
+    seg.emplace(Segment::open(seg_name, Access::ReadWrite));
   } catch (const Error& e) {
     if (e.value() == errc::not_found) return false;  // otherwise Segment::remove says what is wrong
   }

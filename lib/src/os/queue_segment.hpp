@@ -28,7 +28,8 @@ struct MappedRegistry {
 };
 
 // Opens the namespace's registry: errc::not_found if no process ever attached.
-MappedRegistry open_registry(const std::string& ns);
+// ReadOnly for those that only read the session table (shmq::admin::Namespace).
+MappedRegistry open_registry(const std::string& ns, Access access = Access::ReadWrite);
 // The same, creating it under the namespace lock if it is missing or was left
 // half-initialised by a creator that died (a Client, shmqd).
 MappedRegistry open_or_create_registry(const std::string& ns);
@@ -50,8 +51,10 @@ MappedQueue create_queue_segment(const std::string& ns, const std::string& name,
 // errc::not_found for queue `name`, saying how to list the queues.
 Error queue_not_found(const std::string& ns, const std::string& name);
 
-// Maps and validates an existing queue (queue_not_found if absent).
-MappedQueue open_queue_segment(const std::string& ns, const std::string& name);
+// Maps and validates an existing queue (queue_not_found if absent). ReadOnly
+// for those that only read it: nothing may then write through the view
+// (segment.writable() says which); validation only reads.
+MappedQueue open_queue_segment(const std::string& ns, const std::string& name, Access access = Access::ReadWrite);
 
 // Deletes the queue (under the namespace lock): marks it removed and wakes
 // its parked processes (send and receive return QueueDeleted from then on),

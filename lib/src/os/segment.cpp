@@ -45,9 +45,11 @@ std::string no_space_message(const std::string& name, std::uint64_t needed,
          "capacity or slot size, or enlarge /dev/shm (e.g. docker run --shm-size)";
 }
 
-// The one place Boost.Interprocess errors become shmq::Error.
-Error translate(const bip::interprocess_exception& e, const char* action, const std::string& name) {
-  const std::string head = "cannot " + std::string(action) + " " + quote(shm_path(name)) + ": ";
+// The one place Boost.Interprocess errors become shmq::Error. `refused` is
+// what to say after "permission denied; ".
+Error translate(const bip::interprocess_exception& e, const std::string& action, const std::string& name,
+                const char* refused = "run as a user its mode allows (see ls -l /dev/shm)") {
+  const std::string head = "cannot " + action + " " + quote(shm_path(name)) + ": ";
   switch (e.get_error_code()) {
     case bip::already_exists_error:
       return Error(errc::already_exists, head + "it already exists; delete it first, or run "
@@ -56,8 +58,7 @@ Error translate(const bip::interprocess_exception& e, const char* action, const 
       return Error(errc::not_found, head + "it does not exist; create the queue first or check "
                                            "the namespace (--namespace, $SHMQ_NAMESPACE)");
     case bip::security_error:
-      return Error(errc::permission_denied, head + "permission denied; run as a user its mode "
-                                                   "allows (see ls -l /dev/shm)");
+      return Error(errc::permission_denied, head + "permission denied; " + refused);
     default:
       return Error(errc::system_error, head + e.what() + " (errno " +
                                            std::to_string(e.get_native_error()) + ")");
@@ -86,6 +87,7 @@ class RemoveUnlessDismissed {
 struct Segment::Impl {
   std::string name;
   bip::mapped_region region;
+  bool writable = true;
 };
 
 Segment::Segment(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -101,6 +103,7 @@ const std::string& Segment::name() const noexcept {
   static const std::string kEmpty;
   return impl_ ? impl_->name : kEmpty;
 }
+bool Segment::writable() const noexcept { return impl_ && impl_->writable; }
 
 std::uint64_t shm_free_bytes() {
   struct statvfs vfs {};
@@ -148,15 +151,18 @@ Segment Segment::create(const std::string& name, std::size_t size, unsigned mode
     }
     bip::mapped_region region(shm, bip::read_write);
     guard.dismiss();
-    return Segment(std::make_unique<Impl>(Impl{name, std::move(region)}));
+    return Segment(std::make_unique<Impl>(Impl{name, std::move(region), true}));
   } catch (const bip::interprocess_exception& e) {
     throw translate(e, "create shared-memory segment", name);
   }
 }
 
-Segment Segment::open(const std::string& name) {
+Segment Segment::open(const std::string& name, Access access) {
+  const bool writable = access == Access::ReadWrite;
+  // Read-only: O_RDONLY and PROT_READ, so read permission is enough.
+  const bip::mode_t mode = writable ? bip::read_write : bip::read_only;
   try {
-    bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
+    bip::shared_memory_object shm(bip::open_only, name.c_str(), mode);
     bip::offset_t bytes = 0;
     if (!shm.get_size(bytes)) {
       throw Error(errc::system_error,
@@ -167,10 +173,16 @@ Segment Segment::open(const std::string& name) {
                   "shared-memory segment " + quote(shm_path(name)) +
                       " is empty (truncated?); delete the queue or run 'shmq-cli gc'");
     }
-    bip::mapped_region region(shm, bip::read_write);
-    return Segment(std::make_unique<Impl>(Impl{name, std::move(region)}));
+    bip::mapped_region region(shm, mode);
+    return Segment(std::make_unique<Impl>(Impl{name, std::move(region), writable}));
   } catch (const bip::interprocess_exception& e) {
-    throw translate(e, "open shared-memory segment", name);
+    if (!writable) {
+      throw translate(e, "open shared-memory segment", name,
+                      "reading needs read permission: run as a user its mode lets read it (see ls -l /dev/shm)");
+    }
+    throw translate(e, "open shared-memory segment for writing", name,
+                    "this needs write permission, and this user may not write it (reading needs only read "
+                    "permission): run as a user its mode lets write it (see ls -l /dev/shm)");
   }
 }
 

@@ -10,6 +10,14 @@
 
 namespace shmq::detail {
 
+// How an existing segment is opened and mapped. ReadOnly needs only read
+// permission (O_RDONLY, PROT_READ): what observers use (shmq-cli stat, peek,
+// check, dlq list), so a 0640 queue can be observed by its group. A store
+// through a ReadOnly mapping is a SIGSEGV, so only code that never writes may
+// run on one. ReadWrite needs write permission: clients, shmqd, and the
+// commands that change a queue.
+enum class Access : std::uint8_t { ReadOnly, ReadWrite };
+
 // A mapped POSIX shared-memory object (Boost.Interprocess shared_memory_object +
 // mapped_region). Boost exceptions are translated to shmq::Error here and
 // nowhere else. Movable, not copyable; unmaps on destruction (never unlinks).
@@ -21,9 +29,10 @@ class Segment {
   // posix_fallocate (so a full tmpfs is an error now, never a SIGBUS later),
   // and maps it read-write. `mode` is the permission bits (e.g. 0600).
   static Segment create(const std::string& name, std::size_t size, unsigned mode);
-  // Maps an existing object read-write. errc::not_found if absent,
-  // errc::permission_denied if refused.
-  static Segment open(const std::string& name);
+  // Maps an existing object as `access` says. errc::not_found if absent,
+  // errc::permission_denied if refused (the message says whether reading or
+  // writing was refused).
+  static Segment open(const std::string& name, Access access);
   // Removes the name from /dev/shm; mappings stay valid. True if it existed.
   static bool remove(const std::string& name) noexcept;
   // Names in /dev/shm starting with `prefix`.
@@ -38,6 +47,8 @@ class Segment {
   [[nodiscard]] std::byte* data() const noexcept;
   [[nodiscard]] std::size_t size() const noexcept;
   [[nodiscard]] const std::string& name() const noexcept;
+  // False for a ReadOnly mapping: data() must not be written through.
+  [[nodiscard]] bool writable() const noexcept;
 
  private:
   struct Impl;

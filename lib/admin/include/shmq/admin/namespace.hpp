@@ -4,6 +4,12 @@
 // tools. Opening maps; nothing here claims a session, so reading changes
 // nothing. Shared memory stays behind this header: what comes out are values
 // (report.hpp), copied and checked.
+//
+// Reading needs only read permission (DESIGN.md section 6): a Namespace maps
+// the registry read-only, and Namespace::queue maps a queue read-only as a
+// Queue, which has only read methods. What changes a queue (dead letters,
+// lease expiry) is on WritableQueue, which Namespace::writable_queue maps
+// read-write: the types keep every write off a read-only mapping.
 #pragma once
 
 #include <cstdint>
@@ -123,12 +129,13 @@ class NamespaceLock {
 // ---- a namespace and its queues, mapped ----------------------------------------
 
 class Queue;
+class WritableQueue;
 
 class Namespace {
  public:
-  // Maps namespace `ns`'s session registry if there is one (none yet: no
-  // process ever attached, and sessions() is empty). Throws Error for a
-  // registry this user may not read, or a corrupt one.
+  // Maps namespace `ns`'s session registry read-only if there is one (none
+  // yet: no process ever attached, and sessions() is empty). Throws Error for
+  // a registry this user may not read, or a corrupt one.
   explicit Namespace(const std::string& ns);
   ~Namespace();
   Namespace(Namespace&&) noexcept;
@@ -140,9 +147,14 @@ class Namespace {
   // False until some process attached to the namespace (nothing to map yet).
   [[nodiscard]] bool has_registry() const noexcept;
   [[nodiscard]] std::vector<std::string> queue_names() const;
-  // Maps queue `name` (queue_not_found if absent). The queue keeps this
-  // namespace's registry mapped, to tell live owners from dead ones.
+  // Maps queue `name` read-only: read permission is enough (queue_not_found
+  // if absent, errc::permission_denied if this user may not read it). The
+  // queue keeps this namespace's registry mapped, to tell live owners from
+  // dead ones.
   [[nodiscard]] Queue queue(const std::string& name) const;
+  // Maps queue `name` read-write, to change it. errc::permission_denied,
+  // saying that this needs write permission, if this user may only read it.
+  [[nodiscard]] WritableQueue writable_queue(const std::string& name) const;
 
   // Sessions whose registry entries are in use, by index, judged at `now_ns`
   // (CLOCK_MONOTONIC).
@@ -156,6 +168,7 @@ class Namespace {
   std::shared_ptr<const Impl> impl_;
 };
 
+// A queue mapped read-only: every method only reads.
 class Queue {
  public:
   ~Queue();
@@ -181,6 +194,19 @@ class Queue {
 
   // The dead-letter area, by index.
   [[nodiscard]] std::vector<DeadLetter> dead_letters() const;
+
+ private:
+  friend class Namespace;
+  friend class WritableQueue;
+  struct Impl;
+  explicit Queue(std::unique_ptr<Impl> impl) noexcept;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A queue mapped read-write (Namespace::writable_queue): the read methods of
+// Queue, and those that change the queue.
+class WritableQueue : public Queue {
+ public:
   // Publishes dead letter `index` again for the group that gave up on it, as
   // session `me` (Client::session_id() of a client attached to this queue's
   // namespace), and wakes the queue's parked consumers. Ok; QueueFull (no
@@ -196,9 +222,7 @@ class Queue {
 
  private:
   friend class Namespace;
-  struct Impl;
-  explicit Queue(std::unique_ptr<Impl> impl) noexcept;
-  std::unique_ptr<Impl> impl_;
+  explicit WritableQueue(std::unique_ptr<Impl> impl) noexcept;
 };
 
 }  // namespace shmq::admin
