@@ -67,7 +67,7 @@ QueueView open_queue_view(std::byte* base, std::size_t size, const std::string& 
   validate_segment_header(base, size, kQueueMagic, SegmentKind::Queue, sizeof(QueueInfo), what);
   // Validated and used as one local copy: the segment's writer may rewrite
   // the shared one between any two reads (DESIGN.md section 6).
-  QueueInfo copy;
+  QueueInfo copy{};
   std::memcpy(&copy, base + sizeof(SegmentHeader), sizeof copy);
   const QueueInfo* const info = &copy;
   const std::string fix = "; remove it with `shmq-cli gc` or recreate the queue";

@@ -158,9 +158,9 @@ Segment Segment::create(const std::string& name, std::size_t size, unsigned mode
 }
 
 Segment Segment::open(const std::string& name, Access access) {
-  const bool writable = access == Access::ReadWrite;
+  const bool read_write = access == Access::ReadWrite;
   // Read-only: O_RDONLY and PROT_READ, so read permission is enough.
-  const bip::mode_t mode = writable ? bip::read_write : bip::read_only;
+  const bip::mode_t mode = read_write ? bip::read_write : bip::read_only;
   try {
     bip::shared_memory_object shm(bip::open_only, name.c_str(), mode);
     bip::offset_t bytes = 0;
@@ -174,9 +174,9 @@ Segment Segment::open(const std::string& name, Access access) {
                       " is empty (truncated?); delete the queue or run 'shmq-cli gc'");
     }
     bip::mapped_region region(shm, mode);
-    return Segment(std::make_unique<Impl>(Impl{name, std::move(region), writable}));
+    return Segment(std::make_unique<Impl>(Impl{name, std::move(region), read_write}));
   } catch (const bip::interprocess_exception& e) {
-    if (!writable) {
+    if (!read_write) {
       throw translate(e, "open shared-memory segment", name,
                       "reading needs read permission: run as a user its mode lets read it (see ls -l /dev/shm)");
     }
