@@ -215,10 +215,7 @@ const std::string& Queue::name() const noexcept { return impl_->name; }
 QueueConfig Queue::config() const { return detail::config_of(impl_->view()); }
 std::uint32_t Queue::group_count() const noexcept { return impl_->view().group_count; }
 
-std::string Queue::group_name(std::uint32_t g) const {
-  const detail::QueueView& q = impl_->view();
-  return g < q.group_count ? detail::fixed_string(q.group_info(g).name) : "?";
-}
+std::string Queue::group_name(std::uint32_t g) const { return detail::group_name(impl_->view(), g); }
 
 std::optional<std::uint32_t> Queue::group_index(std::string_view group) const {
   const int g = detail::find_group(impl_->view(), std::string(group));

@@ -117,10 +117,7 @@ SupervisedQueue& SupervisedQueue::operator=(SupervisedQueue&&) noexcept = defaul
 QueueConfig SupervisedQueue::config() const { return detail::config_of(impl_->view()); }
 std::uint32_t SupervisedQueue::group_count() const noexcept { return impl_->view().group_count; }
 
-std::string SupervisedQueue::group_name(std::uint32_t g) const {
-  const detail::QueueView& q = impl_->view();
-  return g < q.group_count ? detail::fixed_string(q.group_info(g).name) : "?";
-}
+std::string SupervisedQueue::group_name(std::uint32_t g) const { return detail::group_name(impl_->view(), g); }
 
 void SupervisedQueue::attach(SessionId me) noexcept { detail::attach(impl_->view(), me); }
 
@@ -131,7 +128,7 @@ RecoveryResult SupervisedQueue::detach(SessionId me) noexcept {
 }
 
 bool SupervisedQueue::attached(SessionId id) const noexcept {
-  return impl_->view().attachments[detail::owner_index(id)].owner.load(detail::kAcquire) == id;
+  return detail::attached(impl_->view(), id);
 }
 
 RecoveryResult SupervisedQueue::recover(SessionId id, bool may_still_run) noexcept {
@@ -153,14 +150,16 @@ std::vector<PurgedGroup> SupervisedQueue::purge() {
   // Slots came free: wake producers parked on a full queue.
   detail::notify(q.hot->space_futex, q.hot->producers_parked);
   std::vector<PurgedGroup> groups;
-  for (std::uint32_t g = 0; g < dropped.group_count; ++g) groups.push_back({group_name(g), dropped.ready[g], dropped.pending[g]});
+  for (std::uint32_t g = 0; g < dropped.group_count; ++g)
+    groups.push_back({group_name(g), dropped.ready[g], dropped.pending[g]});
   return groups;
 }
 
 bool recover_dead_session(Registry& registry, std::span<QueueRecovery> queues, SessionId dead) {
   std::vector<detail::QueueRecovery> views;
   views.reserve(queues.size());
-  for (const QueueRecovery& q : queues) views.push_back({.view = &q.queue->impl_->view(), .attached = false, .result = {}});
+  for (const QueueRecovery& q : queues)
+    views.push_back({.view = &q.queue->impl_->view(), .attached = false, .result = {}});
   const bool released = detail::recover_dead_session(registry.impl_->view(), views, dead);
   for (std::size_t i = 0; i < queues.size(); ++i) {
     queues[i].attached = views[i].attached;

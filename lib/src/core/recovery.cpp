@@ -136,12 +136,16 @@ RecoveryResult detach(const QueueView& q, Owner me) noexcept {
   return recover_session(q, me, false);  // clears the attachment last
 }
 
+bool attached(const QueueView& q, Owner o) noexcept {
+  return q.attachments[owner_index(o)].owner.load(kAcquire) == o;
+}
+
 bool recover_dead_session(const RegistryView& reg, std::span<QueueRecovery> queues, Owner dead) noexcept {
   (void)fence_session(reg, dead);
   SHMQ_CRASH_POINT("recover.fenced");
   for (QueueRecovery& qr : queues) {
     const QueueView& q = *qr.view;
-    qr.attached = q.attachments[owner_index(dead)].owner.load(kAcquire) == dead;
+    qr.attached = attached(q, dead);
     qr.result = qr.attached ? recover_session(q, dead, false) : RecoveryResult{};
     SHMQ_CRASH_POINT("recover.queue_done");
   }

@@ -31,6 +31,8 @@ RecoveryResult recover_session(const QueueView& q, Owner dead, bool may_still_ru
 // recover_dead_session (which looks only where a session is attached) takes
 // back what it will hold here. Roles and groups are added by the caller.
 void attach(const QueueView& q, Owner me) noexcept;
+// Whether `o`'s attachment names it in `q` (where recovery looks for it).
+[[nodiscard]] bool attached(const QueueView& q, Owner o) noexcept;
 // Session `me` stops using `q`: gives back what it holds (recover_session),
 // clears its roles and groups and the attachment. The caller wakes the
 // parked processes if result.total() != 0.

@@ -134,6 +134,10 @@ void mark_removed(const QueueView& q) noexcept {
   reinterpret_cast<SegmentHeader*>(q.base)->removed.store(1, kRelaxed);
 }
 
+std::string group_name(const QueueView& q, std::uint32_t g) {
+  return g < q.group_count ? fixed_string(q.group_info(g).name) : "?";
+}
+
 int find_group(const QueueView& q, const std::string& name) noexcept {
   for (std::uint32_t g = 0; g < q.group_count; ++g)
     if (fixed_string(q.group_info(g).name) == name) return static_cast<int>(g);

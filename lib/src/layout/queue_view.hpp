@@ -115,5 +115,7 @@ QueueView open_queue_view(std::byte* base, std::size_t size, const std::string& 
 
 // Index of the group called `name`, or -1.
 int find_group(const QueueView& q, const std::string& name) noexcept;
+// The name of group `g` ("?" past the last group).
+std::string group_name(const QueueView& q, std::uint32_t g);
 
 }  // namespace shmq::detail
